@@ -1,0 +1,411 @@
+package workflows
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/flexcord/flexcord/activities"
+	"github.com/flexcord/flexcord/internal/i18n"
+)
+
+// Field is one named detail of a case, such as the steps to reproduce a bug.
+type Field struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// CaseOptions tune a Case. Zero values mean the defaults.
+type CaseOptions struct {
+	// CloseAfter closes a resolved or declined case after this long (default 7 days).
+	CloseAfter time.Duration `json:"close_after,omitempty"`
+	// FailedRetention is how long a closed case with failed notifications waits for a retry
+	// (default 72 hours).
+	FailedRetention time.Duration `json:"failed_retention,omitempty"`
+	// Delivery bounds the retries of each notification.
+	Delivery DeliveryPolicy `json:"delivery,omitempty"`
+}
+
+func (o CaseOptions) withDefaults() CaseOptions {
+	if o.CloseAfter <= 0 {
+		o.CloseAfter = 7 * 24 * time.Hour
+	}
+	if o.FailedRetention <= 0 {
+		o.FailedRetention = 72 * time.Hour
+	}
+	o.Delivery = o.Delivery.withDefaults()
+	return o
+}
+
+// CaseInput starts a Case. State is set only by continue-as-new.
+type CaseInput struct {
+	CaseID   string   `json:"case_id"`
+	Type     CaseType `json:"type"`
+	Reporter Member   `json:"reporter"`
+	GuildID  string   `json:"guild_id,omitempty"`
+	// ChannelID is where the case was filed (#bug-report, #feature-request); a confirmation is
+	// posted there.
+	ChannelID   string  `json:"channel_id,omitempty"`
+	Locale      string  `json:"locale,omitempty"`
+	Title       string  `json:"title"`
+	Description string  `json:"description,omitempty"`
+	Details     []Field `json:"details,omitempty"`
+	// ConversationID is the workflow id of the Conversation that opened a support case.
+	ConversationID string               `json:"conversation_id,omitempty"`
+	Articles       []activities.Article `json:"articles,omitempty"`
+	// EventID is the id of the interaction that filed the case, if any.
+	EventID string      `json:"event_id,omitempty"`
+	Options CaseOptions `json:"options,omitempty"`
+	State   *CaseState  `json:"state,omitempty"`
+}
+
+// CaseEventSignal is the payload of SignalCaseEvent: what a Conversation tells its Case. Empty
+// fields change nothing. Status changes it carries are not announced to the reporter, because the
+// conversation tells the member itself.
+type CaseEventSignal struct {
+	EventID  string                      `json:"event_id"`
+	Status   CaseStatus                  `json:"status,omitempty"`
+	Assignee string                      `json:"assignee,omitempty"`
+	Flex     *activities.FlexInteraction `json:"flex,omitempty"`
+	Rating   int                         `json:"rating,omitempty"`
+	Note     string                      `json:"note,omitempty"`
+}
+
+// TimelineEntry is one change in a case's life.
+type TimelineEntry struct {
+	At     time.Time  `json:"at"`
+	Status CaseStatus `json:"status,omitempty"` // the status after the change
+	Actor  string     `json:"actor,omitempty"`
+	Note   string     `json:"note,omitempty"`
+}
+
+// CaseState is the whole state of a Case, carried through continue-as-new.
+type CaseState struct {
+	CaseID         string                      `json:"case_id"`
+	Type           CaseType                    `json:"type"`
+	Status         CaseStatus                  `json:"status"`
+	Reporter       Member                      `json:"reporter"`
+	GuildID        string                      `json:"guild_id,omitempty"`
+	ChannelID      string                      `json:"channel_id,omitempty"`
+	Locale         string                      `json:"locale,omitempty"`
+	Title          string                      `json:"title"`
+	Description    string                      `json:"description,omitempty"`
+	Details        []Field                     `json:"details,omitempty"`
+	Assignee       string                      `json:"assignee,omitempty"`
+	ConversationID string                      `json:"conversation_id,omitempty"`
+	Flex           *activities.FlexInteraction `json:"flex,omitempty"`
+	Articles       []activities.Article        `json:"articles,omitempty"`
+	Rating         int                         `json:"rating,omitempty"`
+	CreatedAt      time.Time                   `json:"created_at"`
+	UpdatedAt      time.Time                   `json:"updated_at"`
+	Timeline       []TimelineEntry             `json:"timeline"`
+	Seen           SeenSet                     `json:"seen"`
+	Ledger         Ledger                      `json:"ledger"`
+}
+
+// CaseView is the answer of QueryStatus and UpdateSetCaseStatus on a Case.
+type CaseView struct {
+	CaseID         string                      `json:"case_id"`
+	Type           CaseType                    `json:"type"`
+	Status         CaseStatus                  `json:"status"`
+	Reporter       Member                      `json:"reporter"`
+	GuildID        string                      `json:"guild_id,omitempty"`
+	ChannelID      string                      `json:"channel_id,omitempty"`
+	Title          string                      `json:"title"`
+	Description    string                      `json:"description,omitempty"`
+	Details        []Field                     `json:"details,omitempty"`
+	Assignee       string                      `json:"assignee,omitempty"`
+	ConversationID string                      `json:"conversation_id,omitempty"`
+	Flex           *activities.FlexInteraction `json:"flex,omitempty"`
+	Articles       []activities.Article        `json:"articles,omitempty"`
+	Rating         int                         `json:"rating,omitempty"`
+	CreatedAt      time.Time                   `json:"created_at"`
+	UpdatedAt      time.Time                   `json:"updated_at"`
+	Timeline       []TimelineEntry             `json:"timeline"`
+	Pending        []DeliveryView              `json:"pending,omitempty"`
+	Failed         []DeliveryView              `json:"failed,omitempty"`
+	Delivered      int64                       `json:"delivered"`
+}
+
+// Case is the workflow of one support case, bug report or feature request, from open to closed.
+// Status changes come from its Conversation (signals) and from operators (the SetCaseStatus
+// update); the reporter is told of each operator change by direct message.
+func Case(ctx workflow.Context, in CaseInput) (CaseView, error) {
+	k, err := newCase(ctx, in)
+	if err != nil {
+		return CaseView{}, err
+	}
+	return k.run(ctx)
+}
+
+type caseWF struct {
+	s         CaseState
+	opts      CaseOptions
+	out       outbox
+	sel       workflow.Selector
+	wake      waker
+	events    workflow.ReceiveChannel
+	timer     deadlineTimer
+	published struct {
+		status CaseStatus
+		failed int
+	}
+}
+
+func newCase(ctx workflow.Context, in CaseInput) (*caseWF, error) {
+	k := &caseWF{opts: in.Options.withDefaults(), sel: workflow.NewSelector(ctx)}
+	k.wake = newWaker(ctx, k.sel)
+	if in.State != nil {
+		k.s = *in.State
+		k.s.Ledger.resetInFlight()
+	} else {
+		if !ValidCaseID(in.CaseID) {
+			return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("invalid case id %q", in.CaseID), "InvalidInput", nil)
+		}
+		if !in.Type.Valid() {
+			return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("invalid case type %q", in.Type), "InvalidInput", nil)
+		}
+		now := workflow.Now(ctx)
+		k.s = CaseState{
+			CaseID: in.CaseID, Type: in.Type, Status: CaseOpen, Reporter: in.Reporter, GuildID: in.GuildID,
+			ChannelID: in.ChannelID, Locale: in.Locale, Title: truncate(strings.TrimSpace(in.Title), 200),
+			Description: in.Description, Details: in.Details, ConversationID: in.ConversationID,
+			Articles: in.Articles, CreatedAt: now, UpdatedAt: now,
+			Timeline: []TimelineEntry{{At: now, Status: CaseOpen, Actor: in.Reporter.Name(), Note: "opened"}},
+			Ledger:   Ledger{KeyPrefix: keyPrefix(workflow.GetInfo(ctx).WorkflowExecution.RunID)},
+			Seen:     SeenSet{Max: 256},
+		}
+		k.s.Seen.Add(in.EventID)
+		if in.Type != CaseSupport && in.ChannelID != "" {
+			k.s.Ledger.Enqueue(now, Destination{DestChannel, in.ChannelID}, "case confirmation", k.confirmation())
+		}
+	}
+	k.out = outbox{
+		ledger: &k.s.Ledger,
+		policy: k.opts.Delivery,
+		flexLink: func(string) (activities.FlexInteraction, bool) {
+			return activities.FlexInteraction{}, false
+		},
+		summary: func(d Delivery) string {
+			if d.Dest.Kind == DestMember {
+				return "DM " + k.s.Reporter.Name() + ": " + d.Label
+			}
+			return "Post to " + d.Dest.String() + ": " + d.Label
+		},
+		onFailed: func(ctx workflow.Context, d Delivery) {
+			workflow.GetLogger(ctx).Warn("case notification failed", "destination", d.Dest.String(), "error", d.Error)
+		},
+		failedChanged: func(ctx workflow.Context) { k.publish(ctx) },
+	}
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (CaseView, error) { return k.view(), nil }); err != nil {
+		return nil, err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateSetCaseStatus,
+		func(ctx workflow.Context, req SetCaseStatusRequest) (CaseView, error) {
+			k.setStatus(ctx, req.Status, orDefault(req.Actor, "operator"), req.Note, true)
+			k.wake.wake()
+			return k.view(), nil
+		},
+		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, req SetCaseStatusRequest) error {
+			if !req.Status.Valid() {
+				return fmt.Errorf("unknown status %q (want open, in_progress, resolved, declined or closed)", req.Status)
+			}
+			if !k.s.Status.CanMoveTo(req.Status) {
+				return fmt.Errorf("case %s cannot move from %s to %s", k.s.CaseID, k.s.Status, req.Status)
+			}
+			return nil
+		}}); err != nil {
+		return nil, err
+	}
+	if err := workflow.SetUpdateHandler(ctx, UpdateRetryDeliveries,
+		func(ctx workflow.Context, req RetryDeliveriesRequest) (RetryDeliveriesResult, error) {
+			requeued := k.out.retry(ctx)
+			k.wake.wake()
+			return RetryDeliveriesResult{Requeued: requeued}, nil
+		}); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+func (k *caseWF) run(ctx workflow.Context) (CaseView, error) {
+	k.events = workflow.GetSignalChannel(ctx, SignalCaseEvent)
+	k.sel.AddReceive(k.events, func(ch workflow.ReceiveChannel, more bool) {
+		var ev CaseEventSignal
+		ch.Receive(ctx, &ev)
+		k.onEvent(ctx, ev)
+	})
+	k.publish(ctx)
+	for {
+		for {
+			k.out.pump(ctx, k.sel)
+			at, label := k.deadline()
+			k.timer.arm(ctx, k.sel, at, label)
+			if !k.timer.due(ctx) {
+				break
+			}
+			k.onDeadline(ctx)
+		}
+		k.publish(ctx)
+		if k.s.Status == CaseClosed && k.out.inFlight == 0 && len(k.s.Ledger.Queue) == 0 {
+			return k.view(), nil
+		}
+		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+			return CaseView{}, k.continueAsNew(ctx)
+		}
+		k.sel.Select(ctx)
+	}
+}
+
+func (k *caseWF) continueAsNew(ctx workflow.Context) error {
+	k.out.paused = true
+	for k.out.inFlight > 0 {
+		k.sel.Select(ctx)
+	}
+	for k.events.Len() > 0 {
+		var ev CaseEventSignal
+		k.events.Receive(ctx, &ev)
+		k.onEvent(ctx, ev)
+	}
+	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+		return err
+	}
+	state := k.s
+	return workflow.NewContinueAsNewError(ctx, Case, CaseInput{Options: k.opts, State: &state})
+}
+
+func (k *caseWF) deadline() (time.Time, string) {
+	switch k.s.Status {
+	case CaseResolved, CaseDeclined:
+		return k.s.UpdatedAt.Add(k.opts.CloseAfter), "Close the case"
+	case CaseClosed:
+		if k.s.Ledger.Count(DeliveryFailed) > 0 {
+			return k.s.UpdatedAt.Add(k.opts.FailedRetention), "Keep failed notifications for a retry"
+		}
+	}
+	return time.Time{}, ""
+}
+
+func (k *caseWF) onDeadline(ctx workflow.Context) {
+	switch k.s.Status {
+	case CaseResolved, CaseDeclined:
+		k.setStatus(ctx, CaseClosed, "flexcord", "closed automatically", false)
+	case CaseClosed:
+		k.s.Ledger.Queue = nil
+	}
+}
+
+func (k *caseWF) onEvent(ctx workflow.Context, ev CaseEventSignal) {
+	if !k.s.Seen.Add(ev.EventID) {
+		return
+	}
+	now := workflow.Now(ctx)
+	if ev.Assignee != "" {
+		k.s.Assignee = ev.Assignee
+		_ = workflow.UpsertTypedSearchAttributes(ctx, SearchAttrAgent.ValueSet(ev.Assignee))
+	}
+	if ev.Flex != nil {
+		k.s.Flex = ev.Flex
+	}
+	if ev.Rating >= 1 && ev.Rating <= 5 {
+		k.s.Rating = ev.Rating
+	}
+	if ev.Status != "" && ev.Status != k.s.Status && k.s.Status.CanMoveTo(ev.Status) {
+		k.setStatus(ctx, ev.Status, "conversation", ev.Note, false)
+		return
+	}
+	if ev.Note != "" {
+		k.s.Timeline = append(k.s.Timeline, TimelineEntry{At: now, Actor: "conversation", Note: ev.Note})
+		k.trimTimeline()
+	}
+	k.s.UpdatedAt = now
+}
+
+// setStatus moves the case and, when notify is set, tells the reporter by direct message.
+func (k *caseWF) setStatus(ctx workflow.Context, to CaseStatus, actor, note string, notify bool) {
+	now := workflow.Now(ctx)
+	k.s.Status = to
+	k.s.UpdatedAt = now
+	k.s.Timeline = append(k.s.Timeline, TimelineEntry{At: now, Status: to, Actor: actor, Note: note})
+	k.trimTimeline()
+	if notify && k.s.Reporter.UserID != "" {
+		text := i18n.T(k.s.Locale, "case.status_changed",
+			"type", i18n.T(k.s.Locale, "case.type."+string(k.s.Type)), "case", k.s.CaseID,
+			"title", k.s.Title, "status", i18n.T(k.s.Locale, "case.status."+string(to)))
+		if note != "" {
+			text += "\n" + i18n.T(k.s.Locale, "case.status_note", "note", note)
+		}
+		k.s.Ledger.Enqueue(now, Destination{DestMember, k.s.Reporter.UserID}, "status "+string(to), activities.Message{Content: text})
+	}
+	k.publish(ctx)
+}
+
+func (k *caseWF) trimTimeline() {
+	// The first entry (opened) is kept; the rest is a bounded tail.
+	const limit = 100
+	if n := len(k.s.Timeline); n > limit {
+		k.s.Timeline = append(k.s.Timeline[:1:1], k.s.Timeline[n-limit+1:]...)
+	}
+}
+
+func (k *caseWF) confirmation() activities.Message {
+	l := k.s.Locale
+	typ := i18n.T(l, "case.type."+string(k.s.Type))
+	desc := i18n.T(l, "case.filed.body", "user", "<@"+k.s.Reporter.UserID+">")
+	if k.s.Description != "" {
+		desc = truncate(k.s.Description, 1500) + "\n\n" + desc
+	}
+	return activities.Message{Embeds: []activities.Embed{{
+		Title:       truncate(i18n.T(l, "case.filed.title", "type", capitalize(typ), "case", k.s.CaseID, "title", k.s.Title), 250),
+		Description: desc,
+		Footer:      k.s.CaseID + " · " + i18n.T(l, "case.status."+string(k.s.Status)),
+	}}}
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	r := []rune(s)
+	return strings.ToUpper(string(r[0])) + string(r[1:])
+}
+
+func (k *caseWF) publish(ctx workflow.Context) {
+	failed := k.s.Ledger.Count(DeliveryFailed)
+	if k.published.status == k.s.Status && k.published.failed == failed {
+		return
+	}
+	err := workflow.UpsertTypedSearchAttributes(ctx,
+		SearchAttrCaseStatus.ValueSet(string(k.s.Status)), SearchAttrFailedDeliveries.ValueSet(int64(failed)))
+	if err != nil {
+		workflow.GetLogger(ctx).Warn("upsert search attributes", "error", err)
+	}
+	k.published.status, k.published.failed = k.s.Status, failed
+	var b strings.Builder
+	fmt.Fprintf(&b, "**%s** %s · **%s**\n\n%s\n\n", k.s.CaseID, k.s.Type, k.s.Status, k.s.Title)
+	fmt.Fprintf(&b, "**Reporter:** %s (`%s`)\n\n", k.s.Reporter.Name(), k.s.Reporter.UserID)
+	if k.s.Assignee != "" {
+		fmt.Fprintf(&b, "**Assignee:** %s\n\n", k.s.Assignee)
+	}
+	if k.s.Rating > 0 {
+		fmt.Fprintf(&b, "**Rating:** %d/5\n\n", k.s.Rating)
+	}
+	if failed > 0 {
+		fmt.Fprintf(&b, "**Failed notifications:** %d\n\n", failed)
+	}
+	workflow.SetCurrentDetails(ctx, b.String())
+}
+
+func (k *caseWF) view() CaseView {
+	s := k.s
+	return CaseView{
+		CaseID: s.CaseID, Type: s.Type, Status: s.Status, Reporter: s.Reporter, GuildID: s.GuildID,
+		ChannelID: s.ChannelID, Title: s.Title, Description: s.Description, Details: s.Details,
+		Assignee: s.Assignee, ConversationID: s.ConversationID, Flex: s.Flex, Articles: s.Articles,
+		Rating: s.Rating, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt, Timeline: s.Timeline,
+		Pending: s.Ledger.Views(DeliveryPending), Failed: s.Ledger.Views(DeliveryFailed), Delivered: s.Ledger.Delivered,
+	}
+}

@@ -1,0 +1,333 @@
+// Package workflows holds flexcord's durable workflows: one Conversation per Discord member being
+// helped, and one Case per support case, bug report or feature request.
+//
+// This file is the contract: the task queue, workflow ids, signal, update and query names with their
+// payloads, stage and status values, and search attribute keys. It is the only part of the package
+// that ingress and the command-line tools need.
+package workflows
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"go.temporal.io/sdk/temporal"
+)
+
+// TaskQueue is the task queue every flexcord workflow and activity runs on.
+const TaskQueue = "flexcord"
+
+const (
+	conversationIDPrefix = "conversation:"
+	caseIDPrefix         = "case:"
+)
+
+// ConversationWorkflowID is the id of the Conversation of a Discord member. A member has at most
+// one running conversation.
+func ConversationWorkflowID(discordUserID string) string {
+	return conversationIDPrefix + discordUserID
+}
+
+// DiscordUserIDFromWorkflowID is the inverse of ConversationWorkflowID.
+func DiscordUserIDFromWorkflowID(workflowID string) (string, bool) {
+	id, ok := strings.CutPrefix(workflowID, conversationIDPrefix)
+	return id, ok && id != ""
+}
+
+// CaseWorkflowID is the id of the Case workflow for a case id such as "C-7K3QX2".
+func CaseWorkflowID(caseID string) string {
+	return caseIDPrefix + caseID
+}
+
+// CaseIDFromWorkflowID is the inverse of CaseWorkflowID.
+func CaseIDFromWorkflowID(workflowID string) (string, bool) {
+	id, ok := strings.CutPrefix(workflowID, caseIDPrefix)
+	return id, ok && id != ""
+}
+
+// caseIDAlphabet has no 0/O or 1/I/L, so a case id read aloud or typed is unambiguous.
+const caseIDAlphabet = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+
+// FormatCaseID turns a number into a case id: "C-" and six characters.
+func FormatCaseID(n uint64) string {
+	var b [6]byte
+	for i := len(b) - 1; i >= 0; i-- {
+		b[i] = caseIDAlphabet[n%uint64(len(caseIDAlphabet))]
+		n /= uint64(len(caseIDAlphabet))
+	}
+	return "C-" + string(b[:])
+}
+
+// ValidCaseID reports whether s has the form FormatCaseID produces.
+func ValidCaseID(s string) bool {
+	rest, ok := strings.CutPrefix(s, "C-")
+	if !ok || len(rest) != 6 {
+		return false
+	}
+	for _, r := range rest {
+		if !strings.ContainsRune(caseIDAlphabet, r) {
+			return false
+		}
+	}
+	return true
+}
+
+// Stage is where a Conversation is in the journey.
+type Stage string
+
+// Conversation stages, in journey order.
+const (
+	StageBot      Stage = "bot"      // the FAQ bot answers from the knowledge base
+	StageQueued   Stage = "queued"   // a case exists and a Flex task waits for an agent
+	StageLive     Stage = "live"     // an agent accepted; messages relay both ways
+	StageResolved Stage = "resolved" // the agent wrapped up; the member is asked for a rating
+	StageClosed   Stage = "closed"   // finished
+)
+
+// CaseType is what a case is about.
+type CaseType string
+
+// Case types.
+const (
+	CaseSupport CaseType = "support"
+	CaseBug     CaseType = "bug"
+	CaseFeature CaseType = "feature"
+)
+
+// Valid reports whether t is a known case type.
+func (t CaseType) Valid() bool {
+	return t == CaseSupport || t == CaseBug || t == CaseFeature
+}
+
+// CaseStatus is the life-cycle status of a case.
+type CaseStatus string
+
+// Case statuses: open → in_progress → resolved | declined → closed.
+const (
+	CaseOpen       CaseStatus = "open"
+	CaseInProgress CaseStatus = "in_progress"
+	CaseResolved   CaseStatus = "resolved"
+	CaseDeclined   CaseStatus = "declined"
+	CaseClosed     CaseStatus = "closed"
+)
+
+// caseTransitions lists the statuses each status may move to.
+var caseTransitions = map[CaseStatus][]CaseStatus{
+	CaseOpen:       {CaseInProgress, CaseResolved, CaseDeclined},
+	CaseInProgress: {CaseOpen, CaseResolved, CaseDeclined},
+	CaseResolved:   {CaseInProgress, CaseClosed},
+	CaseDeclined:   {CaseOpen, CaseClosed},
+	CaseClosed:     nil,
+}
+
+// Valid reports whether s is a known case status.
+func (s CaseStatus) Valid() bool {
+	_, ok := caseTransitions[s]
+	return ok
+}
+
+// CanMoveTo reports whether a case in status s may move to status next. A case can be reopened
+// (resolved → in_progress, declined → open) until it is closed; closed is final.
+func (s CaseStatus) CanMoveTo(next CaseStatus) bool {
+	for _, n := range caseTransitions[s] {
+		if n == next {
+			return true
+		}
+	}
+	return false
+}
+
+// Signal names. Every signal payload carries the provider's EventID; a signal whose EventID the
+// workflow has seen before has no effect.
+const (
+	// SignalHelpRequested: the member ran /helpme. Sent with SignalWithStartWorkflow.
+	SignalHelpRequested = "HelpRequested"
+	// SignalUserMessage: the member sent the bot a DM. Sent with SignalWithStartWorkflow.
+	SignalUserMessage = "UserMessage"
+	// SignalUserAction: the member clicked a button (talk to a human, solved, rating).
+	SignalUserAction = "UserAction"
+	// SignalAgentJoined: a Flex agent accepted the task.
+	SignalAgentJoined = "AgentJoined"
+	// SignalAgentMessage: the agent wrote in the Flex conversation.
+	SignalAgentMessage = "AgentMessage"
+	// SignalAgentWrappedUp: the agent ended the chat.
+	SignalAgentWrappedUp = "AgentWrappedUp"
+	// SignalCaseEvent: a Conversation tells its Case what happened (agent, Flex links, rating).
+	SignalCaseEvent = "CaseEvent"
+)
+
+// Update and query names.
+const (
+	// UpdateRetryDeliveries re-queues every failed delivery of a Conversation or Case, in order.
+	UpdateRetryDeliveries = "RetryDeliveries"
+	// UpdateClose closes a Conversation on an operator's request.
+	UpdateClose = "Close"
+	// UpdateSetCaseStatus moves a Case to a new status; illegal transitions are rejected.
+	UpdateSetCaseStatus = "SetCaseStatus"
+	// QueryStatus returns the whole visible state of a Conversation (ConversationStatus) or a Case
+	// (CaseView).
+	QueryStatus = "status"
+)
+
+// Member identifies a Discord member.
+type Member struct {
+	UserID      string `json:"user_id"`
+	Username    string `json:"username,omitempty"`
+	DisplayName string `json:"display_name,omitempty"`
+}
+
+// Name is how the member is addressed: the display name, else the username, else the id.
+func (m Member) Name() string {
+	switch {
+	case m.DisplayName != "":
+		return m.DisplayName
+	case m.Username != "":
+		return m.Username
+	default:
+		return m.UserID
+	}
+}
+
+// Interaction is what a workflow needs to follow up on a Discord interaction that ingress
+// acknowledged with a deferred reply. Tokens are valid for 15 minutes.
+type Interaction struct {
+	ApplicationID string `json:"application_id"`
+	Token         string `json:"token"`
+}
+
+// HelpRequestedSignal is the payload of SignalHelpRequested.
+type HelpRequestedSignal struct {
+	EventID   string `json:"event_id"` // the interaction id
+	Member    Member `json:"member"`
+	GuildID   string `json:"guild_id,omitempty"`
+	GuildName string `json:"guild_name,omitempty"`
+	ChannelID string `json:"channel_id,omitempty"`
+	Locale    string `json:"locale,omitempty"`
+	// Interaction, when set, receives an ephemeral follow-up pointing the member to their DMs.
+	Interaction *Interaction `json:"interaction,omitempty"`
+}
+
+// UserMessageSignal is the payload of SignalUserMessage.
+type UserMessageSignal struct {
+	EventID   string `json:"event_id"` // the Discord message id
+	Member    Member `json:"member"`
+	ChannelID string `json:"channel_id,omitempty"` // the DM channel
+	Text      string `json:"text"`
+	// Attachments are URLs of files the member attached; they are passed on as links.
+	Attachments []string `json:"attachments,omitempty"`
+}
+
+// UserAction is what a member asked for with a button.
+type UserAction string
+
+// Member actions.
+const (
+	ActionTalkToHuman UserAction = "human"
+	ActionSolved      UserAction = "solved"
+	ActionRate        UserAction = "rate"
+)
+
+// UserActionSignal is the payload of SignalUserAction.
+type UserActionSignal struct {
+	EventID string     `json:"event_id"` // the interaction id
+	Member  Member     `json:"member"`
+	Action  UserAction `json:"action"`
+	Rating  int        `json:"rating,omitempty"` // 1–5 with ActionRate
+	Locale  string     `json:"locale,omitempty"`
+}
+
+const buttonPrefix = "flexcord:"
+
+// ButtonCustomID is the Discord custom_id of a button that triggers action (with a rating for
+// ActionRate). ParseButtonCustomID reverses it.
+func ButtonCustomID(action UserAction, rating int) string {
+	if action == ActionRate {
+		return buttonPrefix + string(action) + ":" + strconv.Itoa(rating)
+	}
+	return buttonPrefix + string(action)
+}
+
+// ParseButtonCustomID returns the action (and rating) of a custom_id made by ButtonCustomID.
+func ParseButtonCustomID(customID string) (UserAction, int, error) {
+	rest, ok := strings.CutPrefix(customID, buttonPrefix)
+	if !ok {
+		return "", 0, fmt.Errorf("button %q is not a flexcord button", customID)
+	}
+	name, arg, _ := strings.Cut(rest, ":")
+	switch a := UserAction(name); a {
+	case ActionTalkToHuman, ActionSolved:
+		return a, 0, nil
+	case ActionRate:
+		n, err := strconv.Atoi(arg)
+		if err != nil || n < 1 || n > 5 {
+			return "", 0, fmt.Errorf("button %q: rating must be 1 to 5", customID)
+		}
+		return a, n, nil
+	default:
+		return "", 0, fmt.Errorf("button %q: unknown action %q", customID, name)
+	}
+}
+
+// AgentJoinedSignal is the payload of SignalAgentJoined.
+type AgentJoinedSignal struct {
+	EventID   string `json:"event_id"` // the TaskRouter event Sid or idempotency token
+	AgentName string `json:"agent_name"`
+	WorkerSID string `json:"worker_sid,omitempty"`
+	TaskSID   string `json:"task_sid,omitempty"`
+}
+
+// AgentMessageSignal is the payload of SignalAgentMessage.
+type AgentMessageSignal struct {
+	EventID   string `json:"event_id"` // the Conversations MessageSid
+	AgentName string `json:"agent_name,omitempty"`
+	Text      string `json:"text"`
+}
+
+// AgentWrappedUpSignal is the payload of SignalAgentWrappedUp.
+type AgentWrappedUpSignal struct {
+	EventID string `json:"event_id"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// RetryDeliveriesRequest is the argument of UpdateRetryDeliveries.
+type RetryDeliveriesRequest struct {
+	// Operator names who asked, for the record.
+	Operator string `json:"operator,omitempty"`
+}
+
+// RetryDeliveriesResult lists the deliveries that were re-queued, in delivery order.
+type RetryDeliveriesResult struct {
+	Requeued []DeliveryView `json:"requeued"`
+}
+
+// CloseRequest is the argument of UpdateClose.
+type CloseRequest struct {
+	Reason   string `json:"reason,omitempty"`
+	Operator string `json:"operator,omitempty"`
+}
+
+// SetCaseStatusRequest is the argument of UpdateSetCaseStatus.
+type SetCaseStatusRequest struct {
+	Status CaseStatus `json:"status"`
+	Note   string     `json:"note,omitempty"`
+	Actor  string     `json:"actor,omitempty"`
+}
+
+// Search attributes. The worker registers them on its namespace at start-up when they are missing.
+var (
+	SearchAttrStage            = temporal.NewSearchAttributeKeyKeyword("FlexcordStage")
+	SearchAttrCaseID           = temporal.NewSearchAttributeKeyKeyword("FlexcordCaseID")
+	SearchAttrCaseType         = temporal.NewSearchAttributeKeyKeyword("FlexcordCaseType")
+	SearchAttrCaseStatus       = temporal.NewSearchAttributeKeyKeyword("FlexcordCaseStatus")
+	SearchAttrDiscordUserID    = temporal.NewSearchAttributeKeyKeyword("DiscordUserID")
+	SearchAttrAgent            = temporal.NewSearchAttributeKeyKeyword("FlexcordAgent")
+	SearchAttrFailedDeliveries = temporal.NewSearchAttributeKeyInt64("FailedDeliveries")
+)
+
+// SearchAttributes lists every custom search attribute flexcord uses, for registration.
+func SearchAttributes() []temporal.SearchAttributeKey {
+	return []temporal.SearchAttributeKey{
+		SearchAttrStage, SearchAttrCaseID, SearchAttrCaseType, SearchAttrCaseStatus,
+		SearchAttrDiscordUserID, SearchAttrAgent, SearchAttrFailedDeliveries,
+	}
+}

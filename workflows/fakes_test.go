@@ -1,0 +1,160 @@
+package workflows
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/flexcord/flexcord/activities"
+)
+
+// fakeProviders stands in for Discord, Flex and the knowledge base in workflow tests. It records
+// what was delivered, in order, and fails on demand.
+type fakeProviders struct {
+	mu sync.Mutex
+
+	dms      []activities.SendDirectMessageInput
+	posts    []activities.PostChannelMessageInput
+	followUp []activities.SendInteractionFollowUpInput
+	flex     []activities.PostFlexMessageInput
+	created  []activities.CreateFlexInteractionInput
+	closed   []activities.CloseFlexInteractionInput
+	searches []activities.SearchKnowledgeBaseInput
+
+	// dmsClosed makes direct messages fail the way Discord does for a member with DMs closed.
+	dmsClosed bool
+	// inFlight counts concurrent deliveries per destination; maxInFlight is the worst seen.
+	inFlight    map[string]int
+	maxInFlight int
+}
+
+func newFakeProviders() *fakeProviders {
+	return &fakeProviders{inFlight: map[string]int{}}
+}
+
+// register puts the fakes on a worker registry under the activity names the workflows use.
+func (f *fakeProviders) register(r worker.ActivityRegistry) {
+	r.RegisterActivityWithOptions(f.SendDirectMessage, activity.RegisterOptions{Name: "SendDirectMessage"})
+	r.RegisterActivityWithOptions(f.PostChannelMessage, activity.RegisterOptions{Name: "PostChannelMessage"})
+	r.RegisterActivityWithOptions(f.SendInteractionFollowUp, activity.RegisterOptions{Name: "SendInteractionFollowUp"})
+	r.RegisterActivityWithOptions(f.CreateFlexInteraction, activity.RegisterOptions{Name: "CreateFlexInteraction"})
+	r.RegisterActivityWithOptions(f.PostFlexMessage, activity.RegisterOptions{Name: "PostFlexMessage"})
+	r.RegisterActivityWithOptions(f.CloseFlexInteraction, activity.RegisterOptions{Name: "CloseFlexInteraction"})
+	r.RegisterActivityWithOptions(f.SearchKnowledgeBase, activity.RegisterOptions{Name: "SearchKnowledgeBase"})
+}
+
+func (f *fakeProviders) enter(dest string) func() {
+	f.mu.Lock()
+	f.inFlight[dest]++
+	if f.inFlight[dest] > f.maxInFlight {
+		f.maxInFlight = f.inFlight[dest]
+	}
+	f.mu.Unlock()
+	return func() {
+		f.mu.Lock()
+		f.inFlight[dest]--
+		f.mu.Unlock()
+	}
+}
+
+func (f *fakeProviders) SendDirectMessage(ctx context.Context, in activities.SendDirectMessageInput) (activities.SendDirectMessageResult, error) {
+	defer f.enter("member:" + in.UserID)()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.dmsClosed {
+		return activities.SendDirectMessageResult{}, temporal.NewNonRetryableApplicationError(
+			"discord: 50007 Cannot send messages to this user", activities.ErrCannotMessageUser, nil)
+	}
+	for _, d := range f.dms {
+		if d.Nonce == in.Nonce {
+			return activities.SendDirectMessageResult{ChannelID: "dm-" + in.UserID}, nil
+		}
+	}
+	f.dms = append(f.dms, in)
+	return activities.SendDirectMessageResult{ChannelID: "dm-" + in.UserID, MessageIDs: []string{fmt.Sprint(len(f.dms))}}, nil
+}
+
+func (f *fakeProviders) PostChannelMessage(ctx context.Context, in activities.PostChannelMessageInput) (activities.PostChannelMessageResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.posts = append(f.posts, in)
+	return activities.PostChannelMessageResult{MessageIDs: []string{fmt.Sprint(len(f.posts))}}, nil
+}
+
+func (f *fakeProviders) SendInteractionFollowUp(ctx context.Context, in activities.SendInteractionFollowUpInput) (activities.SendInteractionFollowUpResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.followUp = append(f.followUp, in)
+	return activities.SendInteractionFollowUpResult{MessageID: fmt.Sprint(len(f.followUp))}, nil
+}
+
+func (f *fakeProviders) CreateFlexInteraction(ctx context.Context, in activities.CreateFlexInteractionInput) (activities.FlexInteraction, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.created = append(f.created, in)
+	return activities.FlexInteraction{
+		ConversationSID: "CH" + in.CaseID, InteractionSID: "KD" + in.CaseID, ChannelSID: "UO" + in.CaseID,
+		TaskSID: "WT" + in.CaseID, Identity: "discord:" + in.DiscordUserID,
+	}, nil
+}
+
+func (f *fakeProviders) PostFlexMessage(ctx context.Context, in activities.PostFlexMessageInput) (activities.PostFlexMessageResult, error) {
+	defer f.enter("flex:" + in.ConversationSID)()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.flex = append(f.flex, in)
+	return activities.PostFlexMessageResult{MessageSID: fmt.Sprint("IM", len(f.flex))}, nil
+}
+
+func (f *fakeProviders) CloseFlexInteraction(ctx context.Context, in activities.CloseFlexInteractionInput) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed = append(f.closed, in)
+	return nil
+}
+
+func (f *fakeProviders) SearchKnowledgeBase(ctx context.Context, in activities.SearchKnowledgeBaseInput) (activities.SearchKnowledgeBaseResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.searches = append(f.searches, in)
+	if strings.Contains(strings.ToLower(in.Query), "password") {
+		return activities.SearchKnowledgeBaseResult{Articles: []activities.Article{
+			{ID: "reset-password", Title: "Reset your password", URL: "https://help.example.com/reset"},
+			{ID: "2fa", Title: "Two-factor authentication", URL: "https://help.example.com/2fa"},
+			{ID: "locked", Title: "Locked out of your account", URL: "https://help.example.com/locked"},
+		}}, nil
+	}
+	return activities.SearchKnowledgeBaseResult{}, nil
+}
+
+// dmTexts returns the content of every direct message delivered so far, in order.
+func (f *fakeProviders) dmTexts() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]string, len(f.dms))
+	for i, d := range f.dms {
+		out[i] = d.Message.Content
+	}
+	return out
+}
+
+func (f *fakeProviders) flexBodies() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]string, len(f.flex))
+	for i, m := range f.flex {
+		out[i] = m.Body
+	}
+	return out
+}
+
+func (f *fakeProviders) setDMsClosed(v bool) {
+	f.mu.Lock()
+	f.dmsClosed = v
+	f.mu.Unlock()
+}

@@ -1,0 +1,236 @@
+package workflows
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/flexcord/flexcord/activities"
+)
+
+// DestinationKind says where a delivery goes.
+type DestinationKind string
+
+// Destination kinds.
+const (
+	// DestMember is a Discord direct message to the member with user id Destination.ID.
+	DestMember DestinationKind = "member"
+	// DestChannel is a post in the Discord guild channel Destination.ID.
+	DestChannel DestinationKind = "channel"
+	// DestInteraction is a follow-up to the interaction with id Destination.ID.
+	DestInteraction DestinationKind = "interaction"
+	// DestFlex is the Flex conversation of the case Destination.ID, posted as the customer.
+	DestFlex DestinationKind = "flex"
+)
+
+// Destination is one ordered stream of deliveries.
+type Destination struct {
+	Kind DestinationKind `json:"kind"`
+	ID   string          `json:"id"`
+}
+
+// String returns "kind:id".
+func (d Destination) String() string { return string(d.Kind) + ":" + d.ID }
+
+// DeliveryStatus is the state of a delivery that has not been delivered yet.
+type DeliveryStatus string
+
+// Delivery statuses. Delivered deliveries leave the ledger.
+const (
+	DeliveryPending  DeliveryStatus = "pending"
+	DeliveryInFlight DeliveryStatus = "in_flight"
+	DeliveryFailed   DeliveryStatus = "failed"
+)
+
+// Delivery is one outbound message waiting in the ledger.
+type Delivery struct {
+	Seq         int64              `json:"seq"`
+	Key         string             `json:"key"` // idempotency key, ≤ 25 characters
+	Dest        Destination        `json:"dest"`
+	Label       string             `json:"label"` // what it is, for people ("greeting", "agent reply")
+	Message     activities.Message `json:"message"`
+	Interaction *Interaction       `json:"interaction,omitempty"` // for DestInteraction
+	Status      DeliveryStatus     `json:"status"`
+	Attempts    int                `json:"attempts,omitempty"` // times it was handed to an activity
+	QueuedAt    time.Time          `json:"queued_at"`
+	Error       string             `json:"error,omitempty"`
+	ErrorType   string             `json:"error_type,omitempty"`
+}
+
+// DeliveryView is how a delivery appears in queries and update results.
+type DeliveryView struct {
+	Seq         int64          `json:"seq"`
+	Key         string         `json:"key"`
+	Destination string         `json:"destination"`
+	Label       string         `json:"label"`
+	Status      DeliveryStatus `json:"status"`
+	Attempts    int            `json:"attempts,omitempty"`
+	Preview     string         `json:"preview,omitempty"`
+	Error       string         `json:"error,omitempty"`
+	ErrorType   string         `json:"error_type,omitempty"`
+}
+
+func (d Delivery) view() DeliveryView {
+	return DeliveryView{
+		Seq: d.Seq, Key: d.Key, Destination: d.Dest.String(), Label: d.Label, Status: d.Status,
+		Attempts: d.Attempts, Preview: preview(d.Message), Error: d.Error, ErrorType: d.ErrorType,
+	}
+}
+
+func preview(m activities.Message) string {
+	s := m.Content
+	if s == "" && len(m.Embeds) > 0 {
+		s = m.Embeds[0].Title
+	}
+	return truncate(s, 80)
+}
+
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
+
+// Ledger is the outbox of a workflow: deliveries queued per destination, in sequence order.
+//
+// At most one delivery per destination is in flight, and a destination whose oldest delivery
+// failed is held, so that a retried delivery is still delivered before the ones queued after it.
+// The ledger is plain data: it is part of the workflow state and carried through continue-as-new.
+type Ledger struct {
+	// KeyPrefix makes idempotency keys unique to this conversation or case.
+	KeyPrefix string     `json:"key_prefix"`
+	NextSeq   int64      `json:"next_seq"`
+	Queue     []Delivery `json:"queue,omitempty"`
+	Delivered int64      `json:"delivered"`
+}
+
+// Enqueue adds a delivery at the end of its destination's stream and returns its sequence number.
+func (l *Ledger) Enqueue(now time.Time, dest Destination, label string, msg activities.Message) int64 {
+	l.NextSeq++
+	l.Queue = append(l.Queue, Delivery{
+		Seq:      l.NextSeq,
+		Key:      l.KeyPrefix + "-" + strconv.FormatInt(l.NextSeq, 36),
+		Dest:     dest,
+		Label:    label,
+		Message:  msg,
+		Status:   DeliveryPending,
+		QueuedAt: now,
+	})
+	return l.NextSeq
+}
+
+// Ready returns the sequence numbers of the deliveries that may start now: for every destination
+// that ready accepts and that has nothing in flight or failed ahead, its oldest pending delivery.
+func (l *Ledger) Ready(ready func(Destination) bool) []int64 {
+	decided := make(map[Destination]bool)
+	var out []int64
+	for _, d := range l.Queue {
+		if decided[d.Dest] {
+			continue
+		}
+		decided[d.Dest] = true
+		if d.Status == DeliveryPending && ready(d.Dest) {
+			out = append(out, d.Seq)
+		}
+	}
+	return out
+}
+
+// Get returns the delivery with sequence number seq.
+func (l *Ledger) Get(seq int64) (*Delivery, bool) {
+	for i := range l.Queue {
+		if l.Queue[i].Seq == seq {
+			return &l.Queue[i], true
+		}
+	}
+	return nil, false
+}
+
+// Start marks a delivery in flight.
+func (l *Ledger) Start(seq int64) {
+	if d, ok := l.Get(seq); ok {
+		d.Status = DeliveryInFlight
+		d.Attempts++
+	}
+}
+
+// Succeed removes a delivered delivery.
+func (l *Ledger) Succeed(seq int64) {
+	for i := range l.Queue {
+		if l.Queue[i].Seq == seq {
+			l.Queue = append(l.Queue[:i], l.Queue[i+1:]...)
+			l.Delivered++
+			return
+		}
+	}
+}
+
+// Fail records a delivery as failed with its error; its destination is held until a retry.
+func (l *Ledger) Fail(seq int64, errType, msg string) {
+	if d, ok := l.Get(seq); ok {
+		d.Status = DeliveryFailed
+		d.ErrorType = errType
+		d.Error = truncate(msg, 500)
+	}
+}
+
+// Retry moves every failed delivery back to pending and returns them, in order.
+func (l *Ledger) Retry() []DeliveryView {
+	var out []DeliveryView
+	for i := range l.Queue {
+		if l.Queue[i].Status == DeliveryFailed {
+			l.Queue[i].Status = DeliveryPending
+			out = append(out, l.Queue[i].view())
+			l.Queue[i].Error, l.Queue[i].ErrorType = "", ""
+		}
+	}
+	return out
+}
+
+// Drop removes the pending deliveries to dest and returns how many it removed.
+func (l *Ledger) Drop(dest Destination) int {
+	kept := l.Queue[:0]
+	n := 0
+	for _, d := range l.Queue {
+		if d.Dest == dest && d.Status == DeliveryPending {
+			n++
+			continue
+		}
+		kept = append(kept, d)
+	}
+	l.Queue = kept
+	return n
+}
+
+// Count returns how many deliveries have status s.
+func (l *Ledger) Count(s DeliveryStatus) int {
+	n := 0
+	for _, d := range l.Queue {
+		if d.Status == s {
+			n++
+		}
+	}
+	return n
+}
+
+// Views returns the deliveries with status s, in order.
+func (l *Ledger) Views(s DeliveryStatus) []DeliveryView {
+	var out []DeliveryView
+	for _, d := range l.Queue {
+		if d.Status == s {
+			out = append(out, d.view())
+		}
+	}
+	return out
+}
+
+// resetInFlight turns deliveries left in flight by an earlier run back into pending ones; their
+// activities belonged to that run. Delivery is idempotent, so sending them again is safe.
+func (l *Ledger) resetInFlight() {
+	for i := range l.Queue {
+		if l.Queue[i].Status == DeliveryInFlight {
+			l.Queue[i].Status = DeliveryPending
+		}
+	}
+}
