@@ -1,17 +1,9 @@
 package activities
 
-import (
-	"context"
-
-	"go.temporal.io/sdk/temporal"
-)
+import "context"
 
 // Discord holds the Discord client; its methods are the Discord activities.
 type Discord struct{}
-
-func notConfigured(provider string) error {
-	return temporal.NewNonRetryableApplicationError(provider+" is not configured on this worker", ErrNotConfigured, nil)
-}
 
 // SendDirectMessage sends a direct message to a member, opening (and caching) the DM channel.
 func (d *Discord) SendDirectMessage(ctx context.Context, in SendDirectMessageInput) (SendDirectMessageResult, error) {

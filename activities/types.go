@@ -6,7 +6,11 @@
 // This file holds the provider-neutral types that workflows pass in and get back.
 package activities
 
-import "time"
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+)
 
 // Message is one outbound message to Discord, in provider-neutral form. The Discord activities
 // turn it into message content, embeds and button components.
@@ -180,3 +184,8 @@ const (
 	// ErrNotConfigured: the worker has no credentials for this provider.
 	ErrNotConfigured = "ProviderNotConfigured"
 )
+
+// notConfigured is the error of an activity whose provider has no credentials on this worker.
+func notConfigured(provider string) error {
+	return temporal.NewNonRetryableApplicationError(provider+" is not configured on this worker", ErrNotConfigured, nil)
+}

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/flexcord/flexcord/internal/config"
+	"github.com/flexcord/flexcord/internal/telemetry"
+	"github.com/flexcord/flexcord/workflows"
+)
+
+// common holds the settings every long-running command shares.
+type common struct {
+	logFormat, logLevel string
+	conv                workflows.ConversationOptions
+	maxInFlight         int
+}
+
+func (c *common) bind(b *config.Binder) {
+	b.String(&c.logFormat, "log-format", "FLEXCORD_LOG_FORMAT", "json", "log format: json or text")
+	b.String(&c.logLevel, "log-level", "FLEXCORD_LOG_LEVEL", "info", "log level: debug, info, warn or error")
+}
+
+func (c *common) bindConversation(b *config.Binder) {
+	b.Duration(&c.conv.InactivityTimeout, "inactivity-timeout", "FLEXCORD_INACTIVITY_TIMEOUT", 30*time.Minute, "close a conversation still with the bot after this long without a message")
+	b.Duration(&c.conv.RatingTimeout, "rating-timeout", "FLEXCORD_RATING_TIMEOUT", 24*time.Hour, "how long a resolved conversation waits for the member's rating")
+	b.Int(&c.conv.ContinueAsNewAfter, "continue-as-new-after", "FLEXCORD_CONTINUE_AS_NEW_AFTER", 2000, "signals per workflow run before it continues as new")
+}
+
+func (c *common) bindIngress(b *config.Binder) {
+	b.Int(&c.maxInFlight, "max-inflight-signals", "FLEXCORD_MAX_INFLIGHT_SIGNALS", 256, "signals ingress sends to Temporal at once before answering 503")
+}
+
+func (c *common) logger(w io.Writer) (*slog.Logger, error) {
+	return telemetry.NewLogger(w, c.logFormat, c.logLevel)
+}
+
+// parse parses args and reports malformed environment values, one line each.
+func parse(fs *flag.FlagSet, b *config.Binder, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := b.Err(); err != nil {
+		return fmt.Errorf("bad setting: %w", err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}
+
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("flexcord "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}

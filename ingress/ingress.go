@@ -1,0 +1,254 @@
+// Package ingress is flexcord's stateless front door: it receives Discord interactions and
+// gateway events and Twilio webhooks, checks their signatures, maps each to a workflow signal and
+// answers at once. It never waits on a worker, so it keeps answering while workers are down or
+// busy; the Temporal server holds the signals until a worker picks them up.
+package ingress
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gorilla/mux"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/flexcord/flexcord/internal/telemetry"
+	"github.com/flexcord/flexcord/workflows"
+)
+
+// Config configures a Server.
+type Config struct {
+	// Temporal is the client signals go through.
+	Temporal client.Client
+	Log      *slog.Logger
+	// Telemetry supplies the meter, the tracer and the /metrics handler; nil disables them.
+	Telemetry *telemetry.Telemetry
+	// MaxInFlight bounds the signals being sent to Temporal at once (default 256). Beyond it,
+	// provider routes answer 503 with Retry-After instead of queueing without bound.
+	MaxInFlight int
+	// Conversation options are passed to every Conversation ingress starts.
+	Conversation workflows.ConversationOptions
+	// Routes adds provider routes (Discord, Twilio) to the router.
+	Routes []func(s *Server, r *mux.Router)
+}
+
+// Server is the ingress HTTP server.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	router   *mux.Router
+	inFlight chan struct{}
+	tracer   trace.Tracer
+	requests metric.Int64Counter
+	latency  metric.Float64Histogram
+}
+
+// New builds the router with the health, readiness and metrics routes and cfg.Routes.
+func New(cfg Config) *Server {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = 256
+	}
+	s := &Server{cfg: cfg, log: cfg.Log, router: mux.NewRouter(), inFlight: make(chan struct{}, cfg.MaxInFlight)}
+	if cfg.Telemetry != nil {
+		s.tracer = cfg.Telemetry.TracerProvider.Tracer("github.com/flexcord/flexcord/ingress")
+		s.requests, _ = cfg.Telemetry.Meter.Int64Counter("flexcord_ingress_requests",
+			metric.WithDescription("HTTP requests handled by ingress, by route and status code"))
+		s.latency, _ = cfg.Telemetry.Meter.Float64Histogram("flexcord_ingress_request_duration_seconds",
+			metric.WithDescription("Time ingress took to answer, by route"), metric.WithUnit("s"))
+	}
+	s.router.Use(s.observe)
+	s.router.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet)
+	s.router.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet)
+	if cfg.Telemetry != nil {
+		s.router.Handle("/metrics", cfg.Telemetry.MetricsHandler).Methods(http.MethodGet)
+	}
+	for _, add := range cfg.Routes {
+		add(s, s.router)
+	}
+	return s
+}
+
+// Handler returns the server's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.router }
+
+// Log returns the server's logger, for provider routes.
+func (s *Server) Log() *slog.Logger { return s.log }
+
+// Temporal returns the Temporal client, for provider routes.
+func (s *Server) Temporal() client.Client { return s.cfg.Temporal }
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+// readyz answers 200 only while Temporal answers a health check.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if _, err := s.cfg.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = fmt.Fprintf(w, "temporal unavailable: %v\n", err)
+		return
+	}
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+// statusRecorder remembers the status code a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// observe traces every request as a span named after its route and records its status and duration.
+func (s *Server) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		route := r.URL.Path
+		if cr := mux.CurrentRoute(r); cr != nil {
+			if tmpl, err := cr.GetPathTemplate(); err == nil {
+				route = tmpl
+			}
+		}
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		ctx := r.Context()
+		var span trace.Span
+		if s.tracer != nil {
+			ctx, span = s.tracer.Start(ctx, r.Method+" "+route, trace.WithSpanKind(trace.SpanKindServer))
+			defer span.End()
+		}
+		next.ServeHTTP(rec, r.WithContext(ctx))
+		attrs := metric.WithAttributes(attribute.String("route", route), attribute.String("status", strconv.Itoa(rec.status)))
+		if s.requests != nil {
+			s.requests.Add(ctx, 1, attrs)
+			s.latency.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(attribute.String("route", route)))
+		}
+		if span != nil {
+			span.SetAttributes(attribute.Int("http.response.status_code", rec.status))
+			if rec.status >= 500 {
+				span.SetStatus(codes.Error, http.StatusText(rec.status))
+			}
+		}
+	})
+}
+
+// ErrBusy means ingress already has MaxInFlight signals under way; the caller should answer 503
+// with Retry-After so the provider re-sends later.
+var ErrBusy = errors.New("ingress is at its in-flight signal limit")
+
+// admit takes an in-flight slot, or fails fast with ErrBusy.
+func (s *Server) admit() (release func(), err error) {
+	select {
+	case s.inFlight <- struct{}{}:
+		return func() { <-s.inFlight }, nil
+	default:
+		return nil, ErrBusy
+	}
+}
+
+// signalTimeout bounds one signal to the Temporal server; the provider re-sends on failure.
+const signalTimeout = 5 * time.Second
+
+// StartConversation delivers a member's event to their Conversation, starting one if none runs.
+func (s *Server) StartConversation(ctx context.Context, member workflows.Member, guildID, guildName, locale, signal string, arg any) error {
+	release, err := s.admit()
+	if err != nil {
+		return err
+	}
+	defer release()
+	ctx, cancel := context.WithTimeout(ctx, signalTimeout)
+	defer cancel()
+	opts := client.StartWorkflowOptions{
+		ID:            workflows.ConversationWorkflowID(member.UserID),
+		TaskQueue:     workflows.TaskQueue,
+		StaticSummary: "Support · " + member.Name() + " · " + orDefault(guildName, orDefault(guildID, "direct message")),
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.SearchAttrDiscordUserID.ValueSet(member.UserID),
+			workflows.SearchAttrStage.ValueSet(string(workflows.StageBot)),
+		),
+	}
+	in := workflows.ConversationInput{Member: member, GuildID: guildID, GuildName: guildName, Locale: locale, Options: s.cfg.Conversation}
+	_, err = s.cfg.Temporal.SignalWithStartWorkflow(ctx, opts.ID, signal, arg, opts, workflows.Conversation, in)
+	if err != nil {
+		return fmt.Errorf("signal-with-start %s for member %s: %w", signal, member.UserID, err)
+	}
+	return nil
+}
+
+// SignalConversation delivers an event to a member's running Conversation.
+func (s *Server) SignalConversation(ctx context.Context, discordUserID, signal string, arg any) error {
+	release, err := s.admit()
+	if err != nil {
+		return err
+	}
+	defer release()
+	ctx, cancel := context.WithTimeout(ctx, signalTimeout)
+	defer cancel()
+	if err := s.cfg.Temporal.SignalWorkflow(ctx, workflows.ConversationWorkflowID(discordUserID), "", signal, arg); err != nil {
+		return fmt.Errorf("signal %s to the conversation of member %s: %w", signal, discordUserID, err)
+	}
+	return nil
+}
+
+// WriteBusy answers 503 with Retry-After, for ErrBusy.
+func WriteBusy(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", "1")
+	http.Error(w, ErrBusy.Error(), http.StatusServiceUnavailable)
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// Serve serves the handler on ln until ctx is done, then shuts down, giving requests in progress
+// up to five seconds.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.router,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("ingress on %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		_ = srv.Close()
+	}
+	return nil
+}

@@ -1,0 +1,84 @@
+// Package temporalclient dials the Temporal cluster the environment names, with flexcord's
+// tracing and metrics wired in. One client per process.
+package temporalclient
+
+import (
+	"fmt"
+	"log/slog"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/contrib/envconfig"
+	temporalotel "go.temporal.io/sdk/contrib/opentelemetry"
+	"go.temporal.io/sdk/interceptor"
+	sdklog "go.temporal.io/sdk/log"
+
+	"github.com/flexcord/flexcord/internal/telemetry"
+)
+
+// Options override what the environment says.
+type Options struct {
+	// HostPort overrides TEMPORAL_ADDRESS (the embedded dev server sets it).
+	HostPort string
+	// Namespace overrides TEMPORAL_NAMESPACE.
+	Namespace string
+	Logger    *slog.Logger
+	Telemetry *telemetry.Telemetry
+	// Lazy returns a client without connecting; the first call connects. Ingress uses it so that
+	// it starts and serves health checks while Temporal is unreachable.
+	Lazy bool
+}
+
+// ClientOptions builds client options from TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
+// TEMPORAL_API_KEY, TEMPORAL_TLS_* (and a temporal.toml profile, if present), then opts.
+func ClientOptions(opts Options) (client.Options, error) {
+	co, err := envconfig.LoadDefaultClientOptions()
+	if err != nil {
+		return client.Options{}, fmt.Errorf("Temporal client settings (TEMPORAL_*): %w", err)
+	}
+	if opts.HostPort != "" {
+		co.HostPort = opts.HostPort
+	}
+	if co.HostPort == "" {
+		co.HostPort = client.DefaultHostPort
+	}
+	if opts.Namespace != "" {
+		co.Namespace = opts.Namespace
+	}
+	if co.Namespace == "" {
+		co.Namespace = client.DefaultNamespace
+	}
+	if opts.Logger != nil {
+		co.Logger = sdklog.NewStructuredLogger(opts.Logger.With("component", "temporal-sdk"))
+	}
+	if opts.Telemetry != nil {
+		tracer, err := temporalotel.NewTracingInterceptor(temporalotel.TracerOptions{
+			Tracer: opts.Telemetry.TracerProvider.Tracer("github.com/flexcord/flexcord/temporal"),
+		})
+		if err != nil {
+			return client.Options{}, fmt.Errorf("Temporal tracing interceptor: %w", err)
+		}
+		co.Interceptors = append(co.Interceptors, interceptor.ClientInterceptor(tracer))
+		co.MetricsHandler = temporalotel.NewMetricsHandler(temporalotel.MetricsHandlerOptions{Meter: opts.Telemetry.Meter})
+	}
+	return co, nil
+}
+
+// Dial connects to Temporal and returns the client with the options it was built from.
+func Dial(opts Options) (client.Client, client.Options, error) {
+	co, err := ClientOptions(opts)
+	if err != nil {
+		return nil, co, err
+	}
+	if opts.Lazy {
+		c, err := client.NewLazyClient(co)
+		if err != nil {
+			return nil, co, fmt.Errorf("Temporal client for %s: %w", co.HostPort, err)
+		}
+		return c, co, nil
+	}
+	c, err := client.Dial(co)
+	if err != nil {
+		return nil, co, fmt.Errorf("connect to Temporal at %s (namespace %s): %w", co.HostPort, co.Namespace, err)
+	}
+	return c, co, nil
+}
