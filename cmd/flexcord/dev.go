@@ -23,17 +23,28 @@ func devCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs := newFlagSet("dev", stderr)
 	b := config.NewBinder(fs)
 	var c common
+	var k kbSettings
 	var httpAddr, dataDir string
 	var temporalPort, uiPort int
 	c.bind(b)
 	c.bindConversation(b)
 	c.bindIngress(b)
+	k.bind(b)
+	provs := newProviders()
+	for _, p := range provs {
+		p.bind(b)
+	}
 	b.String(&httpAddr, "http-addr", "FLEXCORD_HTTP_ADDR", "127.0.0.1:8080", "address ingress (and the sandbox page) listens on")
 	b.Int(&temporalPort, "temporal-port", "FLEXCORD_TEMPORAL_PORT", 7233, "port of the embedded Temporal frontend (gRPC)")
 	b.Int(&uiPort, "ui-port", "FLEXCORD_UI_PORT", 8233, "port of the embedded Temporal UI")
 	b.String(&dataDir, "data-dir", "FLEXCORD_DATA_DIR", ".flexcord", "directory of the embedded server's SQLite database")
 	if err := parse(fs, b, args); err != nil {
 		return err
+	}
+	for _, p := range provs {
+		if err := p.validate(); err != nil {
+			return err
+		}
 	}
 	log, err := c.logger(stderr)
 	if err != nil {
@@ -79,11 +90,27 @@ func devCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 
-	acts, err := buildActivities(ctx, log)
+	store, err := k.open(log)
 	if err != nil {
 		return err
 	}
-	in := ingress.New(ingress.Config{Temporal: tc, Log: log, Telemetry: tel, MaxInFlight: c.maxInFlight, Conversation: c.conv})
+	defer store.Close()
+	reloadOnHangup(ctx, store, log)
+	acts, err := buildActivities(ctx, log, provs, store)
+	if err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	cfg := ingress.Config{Temporal: tc, Log: log, Telemetry: tel, MaxInFlight: c.maxInFlight, Conversation: c.conv}
+	for _, p := range provs {
+		if !p.configured() {
+			continue
+		}
+		if err := p.addIngress(gctx, log, &cfg, func(f func(context.Context) error) { g.Go(func() error { return f(gctx) }) }); err != nil {
+			return fmt.Errorf("%s ingress: %w", p.name(), err)
+		}
+	}
+	in := ingress.New(cfg)
 
 	fmt.Fprintf(stdout, "flexcord dev %s\n", Version())
 	fmt.Fprintf(stdout, "  Temporal frontend  %s (namespace %s, data in %s)\n", srv.FrontendAddr, srv.Namespace, dataDir)
@@ -91,7 +118,6 @@ func devCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fmt.Fprintf(stdout, "  ingress            http://%s  (/healthz /readyz /metrics)\n", ln.Addr())
 	fmt.Fprintf(stdout, "Press Ctrl-C to stop.\n")
 
-	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return worker.Run(gctx, tc, acts, sdkworker.Options{}) })
 	g.Go(func() error { return in.Serve(gctx, ln) })
 	err = g.Wait()

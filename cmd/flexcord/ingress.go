@@ -7,6 +7,8 @@ import (
 	"net"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/flexcord/flexcord/ingress"
 	"github.com/flexcord/flexcord/internal/config"
 	"github.com/flexcord/flexcord/internal/telemetry"
@@ -22,8 +24,17 @@ func ingressCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 	c.bindConversation(b)
 	c.bindIngress(b)
 	b.String(&httpAddr, "http-addr", "FLEXCORD_HTTP_ADDR", ":8080", "address ingress listens on")
+	provs := newProviders()
+	for _, p := range provs {
+		p.bind(b)
+	}
 	if err := parse(fs, b, args); err != nil {
 		return err
+	}
+	for _, p := range provs {
+		if err := p.validate(); err != nil {
+			return err
+		}
 	}
 	log, err := c.logger(stderr)
 	if err != nil {
@@ -45,7 +56,19 @@ func ingressCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	defer tc.Close()
-	in := ingress.New(ingress.Config{Temporal: tc, Log: log, Telemetry: tel, MaxInFlight: c.maxInFlight, Conversation: c.conv})
+	cfg := ingress.Config{Temporal: tc, Log: log, Telemetry: tel, MaxInFlight: c.maxInFlight, Conversation: c.conv}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, p := range provs {
+		if !p.configured() {
+			log.Warn(p.name() + " is not configured; its routes are off")
+			continue
+		}
+		if err := p.addIngress(gctx, log, &cfg, func(f func(context.Context) error) { g.Go(func() error { return f(gctx) }) }); err != nil {
+			return fmt.Errorf("%s ingress: %w", p.name(), err)
+		}
+	}
+	in := ingress.New(cfg)
 	log.Info("ingress listening", "addr", ln.Addr().String(), "version", Version())
-	return in.Serve(ctx, ln)
+	g.Go(func() error { return in.Serve(gctx, ln) })
+	return g.Wait()
 }

@@ -57,3 +57,5 @@ func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 	fs.SetOutput(stderr)
 	return fs
 }
+
+func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/flexcord/flexcord/internal/config"
 	"github.com/flexcord/flexcord/internal/telemetry"
 	"github.com/flexcord/flexcord/internal/temporalclient"
+	"github.com/flexcord/flexcord/kb"
 	"github.com/flexcord/flexcord/worker"
 )
 
@@ -19,9 +21,23 @@ func workerCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs := newFlagSet("worker", stderr)
 	b := config.NewBinder(fs)
 	var c common
+	var k kbSettings
 	c.bind(b)
+	k.bind(b)
+	provs := newProviders()
+	for _, p := range provs {
+		p.bind(b)
+	}
 	if err := parse(fs, b, args); err != nil {
 		return err
+	}
+	for _, p := range provs {
+		if !p.configured() {
+			return fmt.Errorf("%s is not configured: a worker needs every provider's credentials (see README, Configuration)", p.name())
+		}
+		if err := p.validate(); err != nil {
+			return err
+		}
 	}
 	log, err := c.logger(stderr)
 	if err != nil {
@@ -41,7 +57,13 @@ func workerCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err := worker.RegisterSearchAttributes(ctx, tc, ns, log); err != nil {
 		return err
 	}
-	acts, err := buildActivities(ctx, log)
+	store, err := k.open(log)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	reloadOnHangup(ctx, store, log)
+	acts, err := buildActivities(ctx, log, provs, store)
 	if err != nil {
 		return err
 	}
@@ -49,11 +71,16 @@ func workerCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	return worker.Run(ctx, tc, acts, sdkworker.Options{})
 }
 
-// buildActivities creates the activity structs from the environment.
-func buildActivities(ctx context.Context, log *slog.Logger) (worker.Activities, error) {
-	return worker.Activities{
-		Discord:   &activities.Discord{},
-		Flex:      &activities.Flex{},
-		Knowledge: &activities.Knowledge{},
-	}, nil
+// buildActivities creates the activity structs of the configured providers and the knowledge base.
+func buildActivities(ctx context.Context, log *slog.Logger, provs []provider, store *kb.Store) (worker.Activities, error) {
+	acts := worker.Activities{Knowledge: activities.NewKnowledge(store)}
+	for _, p := range provs {
+		if !p.configured() {
+			continue
+		}
+		if err := p.addActivities(ctx, log, &acts); err != nil {
+			return acts, fmt.Errorf("%s activities: %w", p.name(), err)
+		}
+	}
+	return acts, nil
 }

@@ -9,6 +9,7 @@ package devserver
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -49,8 +50,10 @@ type Options struct {
 	UI bool
 	// SearchAttributes are registered on the namespace when it is created.
 	SearchAttributes map[string]enumspb.IndexedValueType
-	// LogLevel of the server's own logs: debug, info, warn or error (default warn).
+	// LogLevel of the server's own logs: debug, info, warn, error or fatal (default warn).
 	LogLevel string
+	// Untuned runs with Temporal's default dynamic configuration, for side-by-side benchmarks.
+	Untuned bool
 }
 
 // Server is a running embedded Temporal server.
@@ -144,7 +147,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		temporal.WithConfig(cfg),
 		temporal.ForServices(temporal.DefaultServices),
 		temporal.WithLogger(logger),
-		temporal.WithDynamicConfigClient(TunedDynamicConfig()),
+		temporal.WithDynamicConfigClient(dynamicConfig(opts.Untuned)),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("create Temporal server: %w", err)
@@ -167,6 +170,15 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	return s, nil
 }
 
+func dynamicConfig(untuned bool) dynamicconfig.StaticClient {
+	if untuned {
+		return dynamicconfig.StaticClient{
+			dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key(): []dynamicconfig.ConstrainedValue{{Value: true}},
+		}
+	}
+	return TunedDynamicConfig()
+}
+
 // TunedDynamicConfig is the dynamic configuration the embedded server runs with.
 func TunedDynamicConfig() dynamicconfig.StaticClient {
 	one := []dynamicconfig.ConstrainedValue{{Value: 1}}
@@ -185,21 +197,58 @@ func TunedDynamicConfig() dynamicconfig.StaticClient {
 	}
 }
 
+// servicePorts are the internal ports of the four services. With a data directory they are kept
+// in ports.json and reused: the cluster membership is persisted with the database, and members
+// at addresses that no longer answer hold up routing for most of a minute after a restart.
+type servicePorts map[string][2]int // service name → gRPC port, membership port
+
+func loadPorts(dataDir string) servicePorts {
+	ports := servicePorts{}
+	if dataDir == "" {
+		return ports
+	}
+	if raw, err := os.ReadFile(filepath.Join(dataDir, "ports.json")); err == nil {
+		_ = json.Unmarshal(raw, &ports)
+	}
+	return ports
+}
+
+func savePorts(dataDir string, ports servicePorts) {
+	if dataDir == "" {
+		return
+	}
+	raw, _ := json.Marshal(ports)
+	_ = os.WriteFile(filepath.Join(dataDir, "ports.json"), raw, 0o644)
+}
+
+// reuse returns port if it is still free, else a free one.
+func reuse(port int) (int, error) {
+	if port > 0 {
+		if ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err == nil {
+			_ = ln.Close()
+			return port, nil
+		}
+	}
+	return freePort("127.0.0.1")
+}
+
 func serverConfig(opts Options, sqlCfg *config.SQL) (*config.Config, error) {
 	services := map[string]config.Service{}
+	ports := loadPorts(opts.DataDir)
 	for i, name := range []string{"frontend", "history", "matching", "worker"} {
 		grpcPort := opts.FrontendPort
 		if i > 0 {
-			p, err := freePort("127.0.0.1")
+			p, err := reuse(ports[name][0])
 			if err != nil {
 				return nil, err
 			}
 			grpcPort = p
 		}
-		memberPort, err := freePort("127.0.0.1")
+		memberPort, err := reuse(ports[name][1])
 		if err != nil {
 			return nil, err
 		}
+		ports[name] = [2]int{grpcPort, memberPort}
 		svc := config.Service{RPC: config.RPC{GRPCPort: grpcPort, MembershipPort: memberPort, BindOnLocalHost: true}}
 		if i == 0 {
 			svc.RPC.BindOnLocalHost = false
@@ -207,6 +256,7 @@ func serverConfig(opts Options, sqlCfg *config.SQL) (*config.Config, error) {
 		}
 		services[name] = svc
 	}
+	savePorts(opts.DataDir, ports)
 	frontend := net.JoinHostPort(opts.IP, strconv.Itoa(opts.FrontendPort))
 	return &config.Config{
 		Global: config.Global{
@@ -284,6 +334,13 @@ func (s *Server) startUI(opts Options) {
 		defer close(s.uiDone)
 		_ = s.ui.Start()
 	}()
+}
+
+// FrontendPort is the port of FrontendAddr.
+func (s *Server) FrontendPort() int {
+	_, p, _ := net.SplitHostPort(s.FrontendAddr)
+	n, _ := strconv.Atoi(p)
+	return n
 }
 
 // Stop stops the UI and the server.
