@@ -190,13 +190,14 @@ func (h *twilioHandler) conversations(w http.ResponseWriter, r *http.Request) {
 		signal = workflows.SignalAgentMessage
 		arg = workflows.AgentMessageSignal{
 			EventID:   orDefault(ev.get("MessageSid"), ev.token),
+			CaseID:    ev.query.Get("case"),
 			AgentName: orDefault(author, ev.get("ClientIdentity")),
 			Text:      text,
 		}
 	case "onConversationStateUpdated":
 		if ev.get("StateTo") == "closed" {
 			signal = workflows.SignalAgentWrappedUp
-			arg = workflows.AgentWrappedUpSignal{EventID: "closed:" + ev.get("ConversationSid"), Reason: "conversation closed"}
+			arg = workflows.AgentWrappedUpSignal{EventID: "closed:" + ev.get("ConversationSid"), CaseID: ev.query.Get("case"), Reason: "conversation closed"}
 		}
 	default:
 		// onParticipantAdded and the rest: TaskRouter's reservation.accepted is the reliable
@@ -230,21 +231,21 @@ func (h *twilioHandler) taskRouter(w http.ResponseWriter, r *http.Request) {
 		case "reservation.accepted":
 			signal = workflows.SignalAgentJoined
 			arg = workflows.AgentJoinedSignal{
-				EventID: eventID, AgentName: ev.get("WorkerName"), WorkerSID: ev.get("WorkerSid"), TaskSID: ev.get("TaskSid"),
+				EventID: eventID, CaseID: attrs.CaseID, AgentName: ev.get("WorkerName"), WorkerSID: ev.get("WorkerSid"), TaskSID: ev.get("TaskSid"),
 			}
 		case "task.wrapup":
 			signal = workflows.SignalAgentWrappedUp
-			arg = workflows.AgentWrappedUpSignal{EventID: eventID, Reason: "wrapped up"}
+			arg = workflows.AgentWrappedUpSignal{EventID: eventID, CaseID: attrs.CaseID, Reason: "wrapped up"}
 		case "task.completed":
 			// Normally after task.wrapup, which the workflow has seen; a task completed without a
 			// wrap-up still ends the chat.
 			signal = workflows.SignalAgentWrappedUp
-			arg = workflows.AgentWrappedUpSignal{EventID: eventID, Reason: "completed"}
+			arg = workflows.AgentWrappedUpSignal{EventID: eventID, CaseID: attrs.CaseID, Reason: "completed"}
 		case "task.canceled", "workflow.timeout":
 			// No agent took the chat. The member hears that the chat ended and is asked for a
 			// rating, which tells support how the wait went.
 			signal = workflows.SignalAgentWrappedUp
-			arg = workflows.AgentWrappedUpSignal{EventID: eventID, Reason: "no agent available"}
+			arg = workflows.AgentWrappedUpSignal{EventID: eventID, CaseID: attrs.CaseID, Reason: "no agent available"}
 		}
 	}
 	w.Header().Set("Content-Type", "application/json")

@@ -129,16 +129,16 @@ func TestConversationsWebhookMapping(t *testing.T) {
 		arg    any
 	}{
 		{"agent message", hookQuery, agentMessage(), workflows.SignalAgentMessage,
-			workflows.AgentMessageSignal{EventID: "IM0123456789abcdef0123456789abcdef", AgentName: "Ana", Text: "Hello, I'm Ana"}},
+			workflows.AgentMessageSignal{EventID: "IM0123456789abcdef0123456789abcdef", CaseID: "C-7K3QX2", AgentName: "Ana", Text: "Hello, I'm Ana"}},
 		{"agent name from the client identity", hookQuery, with(agentMessage(), "Author", ""), workflows.SignalAgentMessage,
-			workflows.AgentMessageSignal{EventID: "IM0123456789abcdef0123456789abcdef", AgentName: "Ana", Text: "Hello, I'm Ana"}},
+			workflows.AgentMessageSignal{EventID: "IM0123456789abcdef0123456789abcdef", CaseID: "C-7K3QX2", AgentName: "Ana", Text: "Hello, I'm Ana"}},
 		{"attachment only", hookQuery, with(agentMessage(), "Body", "", "Media", `[{"sid":"ME1"}]`), workflows.SignalAgentMessage,
-			workflows.AgentMessageSignal{EventID: "IM0123456789abcdef0123456789abcdef", AgentName: "Ana", Text: "[attachment]"}},
+			workflows.AgentMessageSignal{EventID: "IM0123456789abcdef0123456789abcdef", CaseID: "C-7K3QX2", AgentName: "Ana", Text: "[attachment]"}},
 		{"echo of the member's message", hookQuery, with(agentMessage(), "Author", "discord:"+hookUserID, "Source", "API"), "", nil},
 		{"message carrying our delivery marker", hookQuery, with(agentMessage(), "Author", "system", "Attributes", `{"flexcord_delivery":"k1-2"}`), "", nil},
 		{"conversation closed", hookQuery, url.Values{
 			"EventType": {"onConversationStateUpdated"}, "ConversationSid": {hookConvSID}, "StateFrom": {"active"}, "StateTo": {"closed"}, "Reason": {"API"},
-		}, workflows.SignalAgentWrappedUp, workflows.AgentWrappedUpSignal{EventID: "closed:" + hookConvSID, Reason: "conversation closed"}},
+		}, workflows.SignalAgentWrappedUp, workflows.AgentWrappedUpSignal{EventID: "closed:" + hookConvSID, CaseID: "C-7K3QX2", Reason: "conversation closed"}},
 		{"conversation inactive", hookQuery, url.Values{
 			"EventType": {"onConversationStateUpdated"}, "ConversationSid": {hookConvSID}, "StateFrom": {"active"}, "StateTo": {"inactive"},
 		}, "", nil},
@@ -178,19 +178,19 @@ func TestTaskRouterMapping(t *testing.T) {
 		arg    any
 	}{
 		{"reservation accepted", taskEvent("reservation.accepted"), workflows.SignalAgentJoined, workflows.AgentJoinedSignal{
-			EventID: "EV0123456789abcdef0123456789abcdef", AgentName: "Ana", WorkerSID: "WK0123456789abcdef0123456789abcdef", TaskSID: "WT0123456789abcdef0123456789abcdef",
+			EventID: "EV0123456789abcdef0123456789abcdef", CaseID: "C-7K3QX2", AgentName: "Ana", WorkerSID: "WK0123456789abcdef0123456789abcdef", TaskSID: "WT0123456789abcdef0123456789abcdef",
 		}},
 		{"event without Sid uses the idempotency token", with(taskEvent("reservation.accepted"), "Sid", ""), workflows.SignalAgentJoined, workflows.AgentJoinedSignal{
-			EventID: "idem-1", AgentName: "Ana", WorkerSID: "WK0123456789abcdef0123456789abcdef", TaskSID: "WT0123456789abcdef0123456789abcdef",
+			EventID: "idem-1", CaseID: "C-7K3QX2", AgentName: "Ana", WorkerSID: "WK0123456789abcdef0123456789abcdef", TaskSID: "WT0123456789abcdef0123456789abcdef",
 		}},
 		{"task wrap-up", taskEvent("task.wrapup"), workflows.SignalAgentWrappedUp,
-			workflows.AgentWrappedUpSignal{EventID: "EV0123456789abcdef0123456789abcdef", Reason: "wrapped up"}},
+			workflows.AgentWrappedUpSignal{EventID: "EV0123456789abcdef0123456789abcdef", CaseID: "C-7K3QX2", Reason: "wrapped up"}},
 		{"task completed", taskEvent("task.completed"), workflows.SignalAgentWrappedUp,
-			workflows.AgentWrappedUpSignal{EventID: "EV0123456789abcdef0123456789abcdef", Reason: "completed"}},
+			workflows.AgentWrappedUpSignal{EventID: "EV0123456789abcdef0123456789abcdef", CaseID: "C-7K3QX2", Reason: "completed"}},
 		{"task canceled", taskEvent("task.canceled"), workflows.SignalAgentWrappedUp,
-			workflows.AgentWrappedUpSignal{EventID: "EV0123456789abcdef0123456789abcdef", Reason: "no agent available"}},
+			workflows.AgentWrappedUpSignal{EventID: "EV0123456789abcdef0123456789abcdef", CaseID: "C-7K3QX2", Reason: "no agent available"}},
 		{"workflow timeout", taskEvent("workflow.timeout"), workflows.SignalAgentWrappedUp,
-			workflows.AgentWrappedUpSignal{EventID: "EV0123456789abcdef0123456789abcdef", Reason: "no agent available"}},
+			workflows.AgentWrappedUpSignal{EventID: "EV0123456789abcdef0123456789abcdef", CaseID: "C-7K3QX2", Reason: "no agent available"}},
 		{"other event", taskEvent("reservation.created"), "", nil},
 		{"task of another channel", with(taskEvent("reservation.accepted"), "TaskAttributes", `{"channelType":"sms"}`), "", nil},
 	}
@@ -272,7 +272,7 @@ func TestTwilioSignatureVariants(t *testing.T) {
 			if tt.ok {
 				want = http.StatusOK
 				expectSignal(tc, workflows.SignalAgentMessage,
-					workflows.AgentMessageSignal{EventID: "IM0123456789abcdef0123456789abcdef", AgentName: "Ana", Text: "Hello, I'm Ana"})
+					workflows.AgentMessageSignal{EventID: "IM0123456789abcdef0123456789abcdef", CaseID: "C-7K3QX2", AgentName: "Ana", Text: "Hello, I'm Ana"})
 			}
 			if w := serve(h, tt.req()); w.Code != want {
 				t.Errorf("status = %d, want %d (%s)", w.Code, want, strings.TrimSpace(w.Body.String()))

@@ -270,7 +270,10 @@ func ParseButtonCustomID(customID string) (UserAction, int, error) {
 
 // AgentJoinedSignal is the payload of SignalAgentJoined.
 type AgentJoinedSignal struct {
-	EventID   string `json:"event_id"` // the TaskRouter event Sid or idempotency token
+	EventID string `json:"event_id"` // the TaskRouter event Sid or idempotency token
+	// CaseID, when set, is the case the event belongs to; a Conversation ignores agent events
+	// of another (earlier) case of the same member.
+	CaseID    string `json:"case_id,omitempty"`
 	AgentName string `json:"agent_name"`
 	WorkerSID string `json:"worker_sid,omitempty"`
 	TaskSID   string `json:"task_sid,omitempty"`
@@ -279,6 +282,7 @@ type AgentJoinedSignal struct {
 // AgentMessageSignal is the payload of SignalAgentMessage.
 type AgentMessageSignal struct {
 	EventID   string `json:"event_id"` // the Conversations MessageSid
+	CaseID    string `json:"case_id,omitempty"`
 	AgentName string `json:"agent_name,omitempty"`
 	Text      string `json:"text"`
 }
@@ -286,6 +290,7 @@ type AgentMessageSignal struct {
 // AgentWrappedUpSignal is the payload of SignalAgentWrappedUp.
 type AgentWrappedUpSignal struct {
 	EventID string `json:"event_id"`
+	CaseID  string `json:"case_id,omitempty"`
 	Reason  string `json:"reason,omitempty"`
 }
 

@@ -401,6 +401,12 @@ func (c *conversation) fresh(eventID string) bool {
 	return c.s.Seen.Add(eventID)
 }
 
+// ourCase reports whether an agent event belongs to the conversation's current case; events
+// without a case id are taken as the current case's.
+func (c *conversation) ourCase(caseID string) bool {
+	return caseID == "" || caseID == c.s.CaseID
+}
+
 // --- member events -------------------------------------------------------------------------
 
 func (c *conversation) onHelpRequested(ctx workflow.Context, sig HelpRequestedSignal) {
@@ -500,7 +506,7 @@ func (c *conversation) onUserAction(ctx workflow.Context, sig UserActionSignal) 
 // --- agent events --------------------------------------------------------------------------
 
 func (c *conversation) onAgentJoined(ctx workflow.Context, sig AgentJoinedSignal) {
-	if !c.fresh(sig.EventID) {
+	if !c.fresh(sig.EventID) || !c.ourCase(sig.CaseID) {
 		return
 	}
 	if c.s.Stage != StageQueued && c.s.Stage != StageLive {
@@ -518,7 +524,7 @@ func (c *conversation) onAgentJoined(ctx workflow.Context, sig AgentJoinedSignal
 }
 
 func (c *conversation) onAgentMessage(ctx workflow.Context, sig AgentMessageSignal) {
-	if !c.fresh(sig.EventID) {
+	if !c.fresh(sig.EventID) || !c.ourCase(sig.CaseID) {
 		return
 	}
 	if c.s.Stage != StageQueued && c.s.Stage != StageLive {
@@ -534,7 +540,7 @@ func (c *conversation) onAgentMessage(ctx workflow.Context, sig AgentMessageSign
 }
 
 func (c *conversation) onAgentWrappedUp(ctx workflow.Context, sig AgentWrappedUpSignal) {
-	if !c.fresh(sig.EventID) {
+	if !c.fresh(sig.EventID) || !c.ourCase(sig.CaseID) {
 		return
 	}
 	if c.s.Stage != StageQueued && c.s.Stage != StageLive {
@@ -686,7 +692,7 @@ func (c *conversation) openCase(ctx workflow.Context) (string, error) {
 	runID := workflow.GetInfo(ctx).WorkflowExecution.RunID
 	for attempt := 0; attempt < 5; attempt++ {
 		h := fnv.New64a()
-		_, _ = fmt.Fprintf(h, "%s|%s|%d|%d", runID, c.s.Member.UserID, c.s.CasesOpened, attempt)
+		_, _ = h.Write([]byte(fmt.Sprintf("%s|%s|%d|%d", runID, c.s.Member.UserID, c.s.CasesOpened, attempt)))
 		caseID := FormatCaseID(h.Sum64())
 		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 			WorkflowID:            CaseWorkflowID(caseID),
@@ -910,21 +916,21 @@ func (c *conversation) publish(ctx workflow.Context) {
 
 func (c *conversation) details() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "**Stage:** %s\n\n", c.s.Stage)
-	fmt.Fprintf(&b, "**Member:** %s (`%s`)\n\n", c.s.Member.Name(), c.s.Member.UserID)
+	b.WriteString(fmt.Sprintf("**Stage:** %s\n\n", c.s.Stage))
+	b.WriteString(fmt.Sprintf("**Member:** %s (`%s`)\n\n", c.s.Member.Name(), c.s.Member.UserID))
 	if c.s.CaseID != "" {
-		fmt.Fprintf(&b, "**Case:** %s\n\n", c.s.CaseID)
+		b.WriteString(fmt.Sprintf("**Case:** %s\n\n", c.s.CaseID))
 	}
 	if c.s.Agent != "" {
-		fmt.Fprintf(&b, "**Agent:** %s\n\n", c.s.Agent)
+		b.WriteString(fmt.Sprintf("**Agent:** %s\n\n", c.s.Agent))
 	}
 	if c.s.Transfer.Error != "" {
-		fmt.Fprintf(&b, "**Transfer error:** %s\n\n", c.s.Transfer.Error)
+		b.WriteString(fmt.Sprintf("**Transfer error:** %s\n\n", c.s.Transfer.Error))
 	}
 	if n := c.s.Ledger.Count(DeliveryFailed); n > 0 {
-		fmt.Fprintf(&b, "**Failed deliveries:** %d (run the RetryDeliveries update once fixed)\n\n", n)
+		b.WriteString(fmt.Sprintf("**Failed deliveries:** %d (run the RetryDeliveries update once fixed)\n\n", n))
 		for _, v := range c.s.Ledger.Views(DeliveryFailed) {
-			fmt.Fprintf(&b, "- #%d to %s: %s — %s\n", v.Seq, v.Destination, v.Label, v.Error)
+			b.WriteString(fmt.Sprintf("- #%d to %s: %s — %s\n", v.Seq, v.Destination, v.Label, v.Error))
 		}
 		b.WriteString("\n")
 	}
@@ -935,7 +941,7 @@ func (c *conversation) details() string {
 			if l.Name != "" {
 				who = l.Name
 			}
-			fmt.Fprintf(&b, "- %s: %s\n", who, truncate(strings.ReplaceAll(l.Text, "\n", " "), 120))
+			b.WriteString(fmt.Sprintf("- %s: %s\n", who, truncate(strings.ReplaceAll(l.Text, "\n", " "), 120)))
 		}
 	}
 	return b.String()

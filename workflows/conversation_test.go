@@ -552,3 +552,30 @@ func TestButtonCustomIDs(t *testing.T) {
 func quietLogger() log.Logger {
 	return log.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
 }
+
+func TestConversationIgnoresAgentEventsOfAnotherCase(t *testing.T) {
+	c := newConvTest(t)
+	var live ConversationStatus
+	c.signal(SignalUserAction, action("i1", ActionTalkToHuman, 0))
+	c.signal(SignalAgentJoined, AgentJoinedSignal{EventID: "EV1", AgentName: "Ana"})
+	// A late wrap-up and message of the member's previous case must not touch this one.
+	c.signal(SignalAgentWrappedUp, AgentWrappedUpSignal{EventID: "EV0", CaseID: "C-OLD234"})
+	c.signal(SignalAgentMessage, AgentMessageSignal{EventID: "IM0", CaseID: "C-OLD234", Text: "stale"})
+	c.after(time.Second, func() { live = c.status() })
+	c.after(time.Second, func() {
+		c.env.SignalWorkflow(SignalAgentWrappedUp, AgentWrappedUpSignal{EventID: "EV2", CaseID: live.CaseID})
+	})
+	c.signal(SignalUserAction, action("i2", ActionRate, 4))
+	res := c.run(ConversationOptions{})
+	if live.Stage != StageLive {
+		t.Fatalf("a wrap-up of another case moved the conversation to %s", live.Stage)
+	}
+	for _, d := range c.fakes.dmTexts() {
+		if strings.Contains(d, "stale") {
+			t.Errorf("a message of another case reached the member: %q", d)
+		}
+	}
+	if res.ClosedReason != ReasonRated {
+		t.Errorf("result = %+v", res)
+	}
+}
