@@ -33,7 +33,7 @@ func workerCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	for _, p := range provs {
 		if !p.configured() {
-			return fmt.Errorf("%s is not configured: a worker needs every provider's credentials (see README, Configuration)", p.name())
+			return fmt.Errorf("%s is not configured: a worker needs every provider's credentials (flexcord worker -h lists the variables; see README, Configuration)", p.name())
 		}
 		if err := p.validate(); err != nil {
 			return err

@@ -23,6 +23,8 @@ type Options struct {
 	Namespace string
 	Logger    *slog.Logger
 	Telemetry *telemetry.Telemetry
+	// IgnoreEnv leaves TEMPORAL_* out, for the embedded dev server.
+	IgnoreEnv bool
 	// Lazy returns a client without connecting; the first call connects. Ingress uses it so that
 	// it starts and serves health checks while Temporal is unreachable.
 	Lazy bool
@@ -31,9 +33,12 @@ type Options struct {
 // ClientOptions builds client options from TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
 // TEMPORAL_API_KEY, TEMPORAL_TLS_* (and a temporal.toml profile, if present), then opts.
 func ClientOptions(opts Options) (client.Options, error) {
-	co, err := envconfig.LoadDefaultClientOptions()
-	if err != nil {
-		return client.Options{}, fmt.Errorf("Temporal client settings (TEMPORAL_*): %w", err)
+	var co client.Options
+	if !opts.IgnoreEnv {
+		var err error
+		if co, err = envconfig.LoadDefaultClientOptions(); err != nil {
+			return client.Options{}, fmt.Errorf("read the Temporal client settings (TEMPORAL_*): %w", err)
+		}
 	}
 	if opts.HostPort != "" {
 		co.HostPort = opts.HostPort
@@ -55,7 +60,7 @@ func ClientOptions(opts Options) (client.Options, error) {
 			Tracer: opts.Telemetry.TracerProvider.Tracer("github.com/flexcord/flexcord/temporal"),
 		})
 		if err != nil {
-			return client.Options{}, fmt.Errorf("Temporal tracing interceptor: %w", err)
+			return client.Options{}, fmt.Errorf("create the Temporal tracing interceptor: %w", err)
 		}
 		co.Interceptors = append(co.Interceptors, interceptor.ClientInterceptor(tracer))
 		co.MetricsHandler = temporalotel.NewMetricsHandler(temporalotel.MetricsHandlerOptions{Meter: opts.Telemetry.Meter})
@@ -72,7 +77,7 @@ func Dial(opts Options) (client.Client, client.Options, error) {
 	if opts.Lazy {
 		c, err := client.NewLazyClient(co)
 		if err != nil {
-			return nil, co, fmt.Errorf("Temporal client for %s: %w", co.HostPort, err)
+			return nil, co, fmt.Errorf("create a Temporal client for %s: %w", co.HostPort, err)
 		}
 		return c, co, nil
 	}
