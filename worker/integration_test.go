@@ -208,7 +208,7 @@ func TestConversationThroughTheRealServer(t *testing.T) {
 	}
 
 	// The conversation is listable by stage in visibility (what the Temporal UI uses).
-	query := fmt.Sprintf("FlexcordStage = 'live' AND DiscordUserID = '42' AND ExecutionStatus = 'Running'")
+	query := "FlexcordStage = 'live' AND DiscordUserID = '42' AND ExecutionStatus = 'Running'"
 	eventually(t, 30*time.Second, "the visibility query", func() bool {
 		resp, err := s.client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query})
 		return err == nil && len(resp.Executions) == 1 &&

@@ -385,16 +385,16 @@ func (k *caseWF) publish(ctx workflow.Context) {
 	}
 	k.published.status, k.published.failed = k.s.Status, failed
 	var b strings.Builder
-	fmt.Fprintf(&b, "**%s** %s · **%s**\n\n%s\n\n", k.s.CaseID, k.s.Type, k.s.Status, k.s.Title)
-	fmt.Fprintf(&b, "**Reporter:** %s (`%s`)\n\n", k.s.Reporter.Name(), k.s.Reporter.UserID)
+	b.WriteString(fmt.Sprintf("**%s** %s · **%s**\n\n%s\n\n", k.s.CaseID, k.s.Type, k.s.Status, k.s.Title))
+	b.WriteString(fmt.Sprintf("**Reporter:** %s (`%s`)\n\n", k.s.Reporter.Name(), k.s.Reporter.UserID))
 	if k.s.Assignee != "" {
-		fmt.Fprintf(&b, "**Assignee:** %s\n\n", k.s.Assignee)
+		b.WriteString(fmt.Sprintf("**Assignee:** %s\n\n", k.s.Assignee))
 	}
 	if k.s.Rating > 0 {
-		fmt.Fprintf(&b, "**Rating:** %d/5\n\n", k.s.Rating)
+		b.WriteString(fmt.Sprintf("**Rating:** %d/5\n\n", k.s.Rating))
 	}
 	if failed > 0 {
-		fmt.Fprintf(&b, "**Failed notifications:** %d\n\n", failed)
+		b.WriteString(fmt.Sprintf("**Failed notifications:** %d\n\n", failed))
 	}
 	workflow.SetCurrentDetails(ctx, b.String())
 }

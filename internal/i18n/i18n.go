@@ -25,6 +25,18 @@ var files embed.FS
 // catalogs maps a language tag (the catalog file name without ".json") to its texts.
 var catalogs = mustLoad()
 
+// languages lists the catalog tags in sorted order, so that lookups never depend on map order.
+var languages = sortedLanguages()
+
+func sortedLanguages() []string {
+	langs := make([]string, 0, len(catalogs))
+	for l := range catalogs {
+		langs = append(langs, l)
+	}
+	sort.Strings(langs)
+	return langs
+}
+
 func mustLoad() map[string]map[string]string {
 	entries, err := files.ReadDir("catalog")
 	if err != nil {
@@ -50,12 +62,7 @@ func mustLoad() map[string]map[string]string {
 
 // Languages lists the language tags that have a catalog, sorted.
 func Languages() []string {
-	langs := make([]string, 0, len(catalogs))
-	for l := range catalogs {
-		langs = append(langs, l)
-	}
-	sort.Strings(langs)
-	return langs
+	return append([]string(nil), languages...)
 }
 
 // Keys lists every key of the fallback catalog, sorted. Every other catalog must have the same keys.
@@ -84,15 +91,10 @@ func Match(locale string) string {
 	if base == "" {
 		return Fallback
 	}
-	best := ""
-	for l := range catalogs {
-		lb, _, _ := strings.Cut(strings.ToLower(l), "-")
-		if lb == base && (best == "" || l < best) {
-			best = l
+	for _, l := range languages {
+		if lb, _, _ := strings.Cut(strings.ToLower(l), "-"); lb == base {
+			return l
 		}
-	}
-	if best != "" {
-		return best
 	}
 	return Fallback
 }
@@ -126,8 +128,8 @@ func WantsHuman(text string) bool {
 	if norm == "" {
 		return false
 	}
-	for _, texts := range catalogs {
-		for _, phrase := range strings.Split(texts["phrases.human"], "|") {
+	for _, lang := range languages {
+		for _, phrase := range strings.Split(catalogs[lang]["phrases.human"], "|") {
 			phrase = normalize(phrase)
 			if phrase != "" && containsPhrase(norm, phrase) {
 				return true

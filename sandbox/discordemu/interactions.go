@@ -463,14 +463,14 @@ func (s *Server) VerifyInteractionsEndpoint(ctx context.Context) error {
 		"id": s.ids.next(), "application_id": s.opts.ApplicationID, "type": interactionPing,
 		"token": "ping", "version": 1, "user": s.bot,
 	})
-	status, body, _, err := s.postInteraction(ctx, ping, false)
+	status, _, _, err := s.postInteraction(ctx, ping, false)
 	if err != nil {
 		return fmt.Errorf("verify interactions endpoint: %w", err)
 	}
 	if status != http.StatusUnauthorized {
 		return fmt.Errorf("verify interactions endpoint: invalid signature answered %d, want 401", status)
 	}
-	status, body, _, err = s.postInteraction(ctx, ping, true)
+	status, body, _, err := s.postInteraction(ctx, ping, true)
 	if err != nil {
 		return fmt.Errorf("verify interactions endpoint: %w", err)
 	}
