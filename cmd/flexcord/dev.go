@@ -5,19 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
-	"github.com/flexcord/flexcord/ingress"
 	"github.com/flexcord/flexcord/internal/config"
 	"github.com/flexcord/flexcord/internal/devserver"
+	"github.com/flexcord/flexcord/internal/devstack"
 	"github.com/flexcord/flexcord/internal/telemetry"
-	"github.com/flexcord/flexcord/internal/temporalclient"
-	"github.com/flexcord/flexcord/worker"
-	sdkworker "go.temporal.io/sdk/worker"
 )
+
+// devConfigurable is a provider that `flexcord dev` can use for real when its credentials are set;
+// otherwise dev runs its emulator.
+type devConfigurable interface {
+	useInDev(o *devstack.Options)
+}
 
 func devCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("dev", stderr)
@@ -34,95 +34,78 @@ func devCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	for _, p := range provs {
 		p.bind(b)
 	}
-	b.String(&httpAddr, "http-addr", "FLEXCORD_HTTP_ADDR", "127.0.0.1:8080", "address ingress (and the sandbox page) listens on")
+	b.String(&httpAddr, "http-addr", "FLEXCORD_HTTP_ADDR", "127.0.0.1:8080", "address ingress and the sandbox page listen on")
 	b.Int(&temporalPort, "temporal-port", "FLEXCORD_TEMPORAL_PORT", 7233, "port of the embedded Temporal frontend (gRPC)")
 	b.Int(&uiPort, "ui-port", "FLEXCORD_UI_PORT", 8233, "port of the embedded Temporal UI")
 	b.String(&dataDir, "data-dir", "FLEXCORD_DATA_DIR", ".flexcord", "directory of the embedded server's SQLite database")
 	if err := parse(fs, b, args); err != nil {
 		return err
 	}
-	for _, p := range provs {
-		if err := p.validate(); err != nil {
-			return err
-		}
-	}
 	log, err := c.logger(stderr)
 	if err != nil {
 		return err
 	}
-
-	// Claim the ingress port first: a port in use should fail before anything starts.
-	ln, err := net.Listen("tcp", httpAddr)
-	if err != nil {
-		return fmt.Errorf("ingress address %s is already in use (set --http-addr or FLEXCORD_HTTP_ADDR): %w", httpAddr, err)
+	opts := devstack.Options{
+		DataDir: dataDir, HTTPAddr: httpAddr, TemporalPort: temporalPort, UIPort: uiPort, UI: true,
+		Log: log, Conversation: c.conv, MaxInFlight: c.maxInFlight,
 	}
-	defer ln.Close()
-
+	var real, emulated []string
+	for _, p := range provs {
+		if !p.configured() {
+			emulated = append(emulated, p.name())
+			continue
+		}
+		if err := p.validate(); err != nil {
+			return err
+		}
+		dc, ok := p.(devConfigurable)
+		if !ok {
+			return fmt.Errorf("%s credentials are set, but flexcord dev can only emulate it; unset them", p.name())
+		}
+		dc.useInDev(&opts)
+		real = append(real, p.name())
+	}
 	tel, err := telemetry.Setup(ctx, "flexcord-dev", Version())
 	if err != nil {
 		return err
 	}
 	defer shutdownWithin(tel.Shutdown, 2*time.Second)
+	opts.Telemetry = tel
+	if opts.KB, err = k.open(log); err != nil {
+		return err
+	}
+	defer opts.KB.Close()
+	reloadOnHangup(ctx, opts.KB, log)
 
-	srv, err := devserver.Start(ctx, devserver.Options{
-		DataDir: dataDir, FrontendPort: temporalPort, UI: true, UIPort: uiPort,
-		SearchAttributes: worker.SearchAttributeTypes(),
-	})
+	fmt.Fprintf(stdout, "flexcord %s: starting (the first start of a new data directory takes a few seconds)\n", Version())
+	st, err := devstack.Start(ctx, opts)
 	if err != nil {
 		var inUse *devserver.PortInUseError
 		if errors.As(err, &inUse) {
-			return fmt.Errorf("%s (set --temporal-port / --ui-port)", inUse.Error())
+			flag := map[string]string{"ingress": "--http-addr", "Temporal frontend": "--temporal-port", "Temporal UI": "--ui-port"}[inUse.What]
+			return fmt.Errorf("%s port %s is already in use; choose another with %s", inUse.What, inUse.Addr, flag)
 		}
 		return err
 	}
-	defer func() {
-		if err := srv.Stop(); err != nil {
-			log.Warn("stop embedded Temporal server", "error", err)
-		}
-	}()
-
-	tc, _, err := temporalclient.Dial(temporalclient.Options{HostPort: srv.FrontendAddr, Namespace: srv.Namespace, Logger: log, Telemetry: tel})
-	if err != nil {
-		return err
+	fmt.Fprintf(stdout, "  Temporal frontend  %s (namespace %s, data in %s)\n", st.TemporalAddr, st.Namespace, dataDir)
+	fmt.Fprintf(stdout, "  Temporal UI        %s\n", st.UIURL)
+	fmt.Fprintf(stdout, "  ingress            %s  (/healthz /readyz /metrics)\n", st.URL)
+	if st.Discord != nil && st.Twilio != nil {
+		fmt.Fprintf(stdout, "  sandbox page       %s/sandbox  (Discord and Flex emulated)\n", st.URL)
+	} else {
+		fmt.Fprintf(stdout, "  real services      %v; emulated: %v\n", real, emulated)
 	}
-	defer tc.Close()
-	if err := worker.RegisterSearchAttributes(ctx, tc, srv.Namespace, log); err != nil {
-		return err
+	fmt.Fprintln(stdout, "Press Ctrl-C to stop.")
+	select {
+	case <-ctx.Done():
+	case <-st.Done():
 	}
-
-	store, err := k.open(log)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	reloadOnHangup(ctx, store, log)
-	acts, err := buildActivities(ctx, log, provs, store)
-	if err != nil {
-		return err
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	cfg := ingress.Config{Temporal: tc, Log: log, Telemetry: tel, MaxInFlight: c.maxInFlight, Conversation: c.conv}
-	for _, p := range provs {
-		if !p.configured() {
-			continue
-		}
-		if err := p.addIngress(gctx, log, &cfg, func(f func(context.Context) error) { g.Go(func() error { return f(gctx) }) }); err != nil {
-			return fmt.Errorf("%s ingress: %w", p.name(), err)
-		}
-	}
-	in := ingress.New(cfg)
-
-	fmt.Fprintf(stdout, "flexcord dev %s\n", Version())
-	fmt.Fprintf(stdout, "  Temporal frontend  %s (namespace %s, data in %s)\n", srv.FrontendAddr, srv.Namespace, dataDir)
-	fmt.Fprintf(stdout, "  Temporal UI        %s\n", srv.UIURL)
-	fmt.Fprintf(stdout, "  ingress            http://%s  (/healthz /readyz /metrics)\n", ln.Addr())
-	fmt.Fprintf(stdout, "Press Ctrl-C to stop.\n")
-
-	g.Go(func() error { return worker.Run(gctx, tc, acts, sdkworker.Options{}) })
-	g.Go(func() error { return in.Serve(gctx, ln) })
-	err = g.Wait()
 	fmt.Fprintln(stdout, "flexcord dev: stopping")
-	return err
+	stopErr := st.Stop()
+	if err := st.Err(); err != nil {
+		return err
+	}
+	return stopErr
 }
 
 // shutdownWithin calls f with a deadline.

@@ -5,6 +5,7 @@
 //	                   ingress; local emulators when no Discord/Twilio credentials are set)
 //	flexcord worker    workflows and activities, against a Temporal cluster
 //	flexcord ingress   the HTTP and gateway front door, against a Temporal cluster
+//	flexcord discord, flex, deliveries, cases, kb   setup and operator tools
 //	flexcord version   the version
 //
 // Every flag has an environment-variable twin; run a subcommand with -h to see them.
@@ -43,6 +44,13 @@ Usage:
   flexcord dev                    run everything locally (embedded Temporal, UI, worker, ingress)
   flexcord worker                 run the worker against a Temporal cluster
   flexcord ingress                run the HTTP front door against a Temporal cluster
+  flexcord discord register-commands [--guild ID]
+                                  register /helpme, /bug and /new_feature with Discord
+  flexcord flex setup             point the Flex TaskRouter workspace at ingress
+  flexcord deliveries retry ID|--all
+                                  re-queue failed deliveries
+  flexcord cases list|show|set-status
+                                  list, inspect and move support cases, bug reports, feature requests
   flexcord kb eval|check          evaluate or check the knowledge base
   flexcord version                print the version
 

@@ -14,6 +14,7 @@ import (
 	"github.com/flexcord/flexcord/activities"
 	"github.com/flexcord/flexcord/ingress"
 	"github.com/flexcord/flexcord/internal/config"
+	"github.com/flexcord/flexcord/internal/devstack"
 	"github.com/flexcord/flexcord/internal/twilioclient"
 	"github.com/flexcord/flexcord/worker"
 )
@@ -190,4 +191,11 @@ func flexSetup(ctx context.Context, p *twilioProvider, args []string, stdout, st
 		fmt.Fprintf(stdout, "  %s\n", c)
 	}
 	return nil
+}
+
+// useInDev makes `flexcord dev` talk to this Twilio account instead of the emulator.
+func (p *twilioProvider) useInDev(o *devstack.Options) {
+	o.Twilio = &devstack.TwilioSetup{
+		Credentials: p.credentials(), WorkspaceSID: p.workspaceSID, WorkflowSID: p.workflowSID, PublicURL: p.baseURL(),
+	}
 }

@@ -1,0 +1,53 @@
+# flexcord — make targets. Run `make help` for the list.
+
+GO            ?= go
+export GOTOOLCHAIN := local
+BIN           := $(CURDIR)/bin
+STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+WORKFLOWCHECK := go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0
+KBEVAL        := ../shared/kbeval
+VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS       := -s -w -X main.version=$(VERSION)
+
+.PHONY: help dev build test test-short bench lint eval-kb tools clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+
+dev: build ## run the whole system locally: embedded Temporal + UI, worker, ingress, emulators
+	$(BIN)/flexcord dev --log-format text
+
+build: ## build bin/flexcord
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/flexcord ./cmd/flexcord
+
+test: ## run every test (installs Chromium for the browser test when missing)
+	./scripts/ensure-chromium.sh
+	$(GO) test -count=1 -timeout 30m ./...
+	$(GO) test -count=1 -race -timeout 20m ./workflows/... ./internal/i18n/... ./internal/config/... ./kb/... ./sandbox/oapi/...
+
+test-short: ## run the fast tests only (no embedded server, no browser)
+	$(GO) test -count=1 -short ./...
+
+bench: ## benchmarks: relay latency through the embedded server (tuned vs default), KB query latency
+	$(GO) test -run '^$$' -bench . -benchtime 300x ./worker/
+	$(GO) test -run '^$$' -bench . ./kb/...
+
+lint: tools ## go vet, staticcheck and workflowcheck
+	$(GO) vet ./...
+	$(BIN)/staticcheck ./...
+	$(BIN)/workflowcheck ./workflows/...
+
+eval-kb: build ## knowledge-base retrieval metrics on every set in ../shared/kbeval
+	@if [ ! -d $(KBEVAL) ]; then echo "no $(KBEVAL) here; nothing to evaluate"; exit 0; fi; \
+	for set in $(KBEVAL)/*/; do \
+	  echo "== $$(basename $$set)"; \
+	  $(BIN)/flexcord kb eval --corpus $$set/corpus.jsonl --queries $$set/queries-dev.jsonl || exit 1; \
+	done
+
+tools: ## install the lint tools into bin/
+	@mkdir -p $(BIN)
+	@test -x $(BIN)/staticcheck || GOBIN=$(BIN) $(GO) install $(STATICCHECK)
+	@test -x $(BIN)/workflowcheck || GOBIN=$(BIN) $(GO) install $(WORKFLOWCHECK)
+
+clean: ## remove build output and the dev data directory
+	rm -rf $(BIN) .flexcord

@@ -1,0 +1,387 @@
+// Package devstack assembles the whole of flexcord in one process: an embedded Temporal server
+// (and UI), the worker, ingress, and — for each provider without credentials — a local emulator
+// that speaks its real protocol. `flexcord dev` runs it, and so do the end-to-end and browser
+// tests, so what a newcomer tries is what the tests prove.
+//
+// The emulators are reached only the way the real services are: discordgo and twilio-go talk to
+// them through an http.RoundTripper (and the gateway URL the Discord emulator hands out), Discord
+// interactions come back signed to /discord/interactions, and Twilio webhooks come back signed to
+// /twilio/conversations and /twilio/taskrouter.
+package devstack
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/mux"
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/flexcord/flexcord/activities"
+	"github.com/flexcord/flexcord/ingress"
+	"github.com/flexcord/flexcord/internal/devserver"
+	"github.com/flexcord/flexcord/internal/discordsession"
+	"github.com/flexcord/flexcord/internal/telemetry"
+	"github.com/flexcord/flexcord/internal/temporalclient"
+	"github.com/flexcord/flexcord/internal/twilioclient"
+	"github.com/flexcord/flexcord/kb"
+	"github.com/flexcord/flexcord/sandbox/discordemu"
+	"github.com/flexcord/flexcord/sandbox/twilioemu"
+	"github.com/flexcord/flexcord/sandbox/web"
+	"github.com/flexcord/flexcord/worker"
+	"github.com/flexcord/flexcord/workflows"
+)
+
+// DiscordSetup connects to a real Discord application. Nil in Options means the emulator.
+type DiscordSetup struct {
+	Token, ApplicationID string
+	// PublicKey enables HTTP interactions at /discord/interactions; without it interactions
+	// arrive over the gateway.
+	PublicKey             ed25519.PublicKey
+	ShardID, ShardCount   int
+	transport             http.RoundTripper
+	registerCommandsFirst bool
+}
+
+// TwilioSetup connects to a real Twilio Flex account. Nil in Options means the emulator.
+type TwilioSetup struct {
+	Credentials               twilioclient.Credentials
+	WorkspaceSID, WorkflowSID string
+	// PublicURL is where Twilio reaches ingress (FLEXCORD_PUBLIC_URL); webhooks are signed for it.
+	PublicURL string
+	transport http.RoundTripper
+}
+
+// Options configure a stack. Zero values suit tests: everything in memory on free ports.
+type Options struct {
+	// DataDir keeps the Temporal database across restarts; empty means in memory.
+	DataDir string
+	// HTTPAddr is where ingress and the sandbox page listen (default 127.0.0.1:0).
+	HTTPAddr string
+	// TemporalPort and UIPort (0: free ports); UI serves the Temporal UI.
+	TemporalPort, UIPort int
+	UI                   bool
+	Log                  *slog.Logger
+	Telemetry            *telemetry.Telemetry
+	Conversation         workflows.ConversationOptions
+	MaxInFlight          int
+	// KB is the knowledge base; nil means the built-in sample.
+	KB *kb.Store
+	// Discord and Twilio select real services; nil runs the emulator instead.
+	Discord *DiscordSetup
+	Twilio  *TwilioSetup
+	// ServerLogLevel is the embedded Temporal server's log level (default warn).
+	ServerLogLevel string
+	// DiscordEmulatorKey signs the Discord emulator's interactions (generated when nil); tests
+	// set it to sign requests of their own.
+	DiscordEmulatorKey ed25519.PrivateKey
+}
+
+// Stack is a running flexcord.
+type Stack struct {
+	// URL is ingress's base URL; the sandbox page is URL + "/sandbox".
+	URL          string
+	TemporalAddr string
+	UIURL        string
+	Namespace    string
+	// Client is the stack's Temporal client.
+	Client client.Client
+	// Discord and Twilio are the emulators, nil when the real service is used.
+	Discord *discordemu.Server
+	Twilio  *twilioemu.Server
+
+	log     *slog.Logger
+	acts    worker.Activities
+	wmu     sync.Mutex
+	worker  sdkworker.Worker
+	cancel  context.CancelFunc
+	done    chan struct{}
+	errMu   sync.Mutex
+	err     error
+	closers []func() error
+}
+
+// Sandbox member ids and channels the emulator starts with.
+const (
+	SandboxGuildID          = discordemu.DefaultGuildID
+	SandboxGeneralChannel   = discordemu.DefaultChannelID
+	SandboxBugChannel       = "1100000000000000012"
+	SandboxFeatureChannel   = "1100000000000000013"
+	SandboxAnnouncementsID  = "1100000000000000014"
+	sandboxTwilioAccountSID = "AC0000000000000000000000000000f1ec"
+	// SandboxTwilioAuthToken is the Twilio emulator's auth token; its webhooks are signed with it.
+	SandboxTwilioAuthToken = "sandboxauthtoken0000000000000000"
+)
+
+// SandboxMembers are the community members the Discord emulator knows at start.
+var SandboxMembers = []discordemu.Member{
+	{ID: "1200000000000000001", Username: "mika", GlobalName: "Mika", Locale: "en-US"},
+	{ID: "1200000000000000002", Username: "jiwoo", GlobalName: "지우", Locale: "ko"},
+	{ID: "1200000000000000003", Username: "haruto", GlobalName: "Haruto", Locale: "ja"},
+	{ID: "1200000000000000004", Username: "ana", GlobalName: "Ana", Locale: "pt-BR"},
+}
+
+// Start runs a stack until Stop. It returns once every part answers.
+func Start(ctx context.Context, opts Options) (st *Stack, err error) {
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if opts.HTTPAddr == "" {
+		opts.HTTPAddr = "127.0.0.1:0"
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s := &Stack{log: log, cancel: cancel, done: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			cancel()
+			s.closeAll()
+		}
+	}()
+
+	ln, err := net.Listen("tcp", opts.HTTPAddr)
+	if err != nil {
+		return nil, &devserver.PortInUseError{What: "ingress", Addr: opts.HTTPAddr, Err: err}
+	}
+	s.URL = "http://" + ln.Addr().String()
+	s.closers = append(s.closers, func() error { _ = ln.Close(); return nil })
+
+	srv, err := devserver.Start(ctx, devserver.Options{
+		DataDir: opts.DataDir, FrontendPort: opts.TemporalPort, UI: opts.UI, UIPort: opts.UIPort,
+		SearchAttributes: worker.SearchAttributeTypes(), LogLevel: opts.ServerLogLevel,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, srv.Stop)
+	s.TemporalAddr, s.UIURL, s.Namespace = srv.FrontendAddr, srv.UIURL, srv.Namespace
+
+	c, _, err := temporalclient.Dial(temporalclient.Options{
+		HostPort: srv.FrontendAddr, Namespace: srv.Namespace, IgnoreEnv: true, Logger: log, Telemetry: opts.Telemetry,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.Client = c
+	s.closers = append(s.closers, func() error { c.Close(); return nil })
+	if err := worker.RegisterSearchAttributes(ctx, c, srv.Namespace, log); err != nil {
+		return nil, err
+	}
+
+	store := opts.KB
+	if store == nil {
+		if store, err = kb.NewStore(kb.SampleSource(), log); err != nil {
+			return nil, fmt.Errorf("knowledge base: %w", err)
+		}
+		s.closers = append(s.closers, store.Close)
+	}
+	acts := worker.Activities{Knowledge: activities.NewKnowledge(store)}
+	cfg := ingress.Config{Temporal: c, Log: log, Telemetry: opts.Telemetry, MaxInFlight: opts.MaxInFlight, Conversation: opts.Conversation}
+	var loops []func(context.Context) error
+
+	// Discord: the real application, or the emulator posting signed interactions to ingress.
+	dset := opts.Discord
+	if dset == nil {
+		emu, err := discordemu.New(discordemu.Options{
+			InteractionsURL: s.URL + "/discord/interactions",
+			Guilds: []discordemu.Guild{{ID: SandboxGuildID, Name: "Sandbox", Locale: "en-US",
+				Channels: []string{SandboxGeneralChannel, SandboxBugChannel, SandboxFeatureChannel, SandboxAnnouncementsID}}},
+			Members:    SandboxMembers,
+			PrivateKey: opts.DiscordEmulatorKey,
+			Logger:     log.With("component", "discord-emulator"),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("discord emulator: %w", err)
+		}
+		if err := emu.Start("127.0.0.1:0"); err != nil {
+			return nil, fmt.Errorf("discord emulator: %w", err)
+		}
+		s.closers = append(s.closers, emu.Close)
+		s.Discord = emu
+		dset = &DiscordSetup{Token: emu.Token(), ApplicationID: emu.ApplicationID(), PublicKey: emu.PublicKey(),
+			transport: emu.Transport(), registerCommandsFirst: true}
+		cfg.Routes = append(cfg.Routes, mount("/_emu/discord/", emu.Handler()))
+	}
+	session, err := discordsession.New(dset.Token, dset.transport)
+	if err != nil {
+		return nil, fmt.Errorf("discord session: %w", err)
+	}
+	if dset.registerCommandsFirst {
+		if _, err := session.ApplicationCommandBulkOverwrite(dset.ApplicationID, "", ingress.CommandDefinitions()); err != nil {
+			return nil, fmt.Errorf("register slash commands with the Discord emulator: %w", err)
+		}
+	}
+	acts.Discord = activities.NewDiscord(session, log.With("component", "discord"))
+	dcfg := ingress.DiscordConfig{ApplicationID: dset.ApplicationID, PublicKey: dset.PublicKey, Session: session,
+		ShardID: dset.ShardID, ShardCount: dset.ShardCount}
+	if len(dset.PublicKey) > 0 {
+		cfg.Routes = append(cfg.Routes, ingress.DiscordRoutes(dcfg))
+	}
+
+	// Twilio: the real account, or the emulator sending signed webhooks to ingress.
+	tset := opts.Twilio
+	if tset == nil {
+		emu, err := twilioemu.New(twilioemu.Options{
+			AccountSID: sandboxTwilioAccountSID, AuthToken: SandboxTwilioAuthToken,
+			EventCallbackURL: s.URL + "/twilio/taskrouter",
+			EventsFilter:     "reservation.accepted,task.wrapup,task.completed,task.canceled,workflow.timeout",
+			Logger:           log.With("component", "twilio-emulator"),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("twilio emulator: %w", err)
+		}
+		if err := emu.Start("127.0.0.1:0"); err != nil {
+			return nil, fmt.Errorf("twilio emulator: %w", err)
+		}
+		s.closers = append(s.closers, emu.Close)
+		s.Twilio = emu
+		ws := emu.Workspace()
+		tset = &TwilioSetup{
+			Credentials:  twilioclient.Credentials{AccountSID: sandboxTwilioAccountSID, AuthToken: SandboxTwilioAuthToken},
+			WorkspaceSID: ws.SID, WorkflowSID: ws.WorkflowSID, PublicURL: s.URL, transport: emu.Transport(),
+		}
+		cfg.Routes = append(cfg.Routes, mount("/_emu/twilio/", emu))
+	}
+	rc := twilioclient.New(tset.Credentials, tset.transport)
+	acts.Flex = activities.NewFlex(rc, activities.FlexConfig{
+		WorkspaceSID: tset.WorkspaceSID, WorkflowSID: tset.WorkflowSID,
+		WebhookURL: strings.TrimRight(tset.PublicURL, "/") + "/twilio/conversations",
+	}, log.With("component", "flex"))
+	cfg.Routes = append(cfg.Routes, ingress.TwilioRoutes(ingress.TwilioConfig{AuthToken: tset.Credentials.AuthToken, PublicURL: tset.PublicURL}))
+
+	// The sandbox page, when both sides are emulated.
+	if s.Discord != nil && s.Twilio != nil {
+		cfg.Routes = append(cfg.Routes, mount("/sandbox", web.Handler(web.Config{
+			TemporalUIURL: s.UIURL, Namespace: s.Namespace, DiscordGuildID: SandboxGuildID,
+			DiscordChannelID: SandboxGeneralChannel, BugChannelID: SandboxBugChannel,
+			FeatureChannelID: SandboxFeatureChannel, MemberID: SandboxMembers[0].ID,
+		})))
+	}
+
+	s.acts = acts
+	if err := s.StartWorker(); err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, func() error { s.StopWorker(); return nil })
+
+	in := ingress.New(cfg)
+	loops = append(loops, func(ctx context.Context) error { return in.Serve(ctx, ln) })
+	// Direct messages reach a bot only over the gateway, whichever way interactions come.
+	loops = append(loops, func(ctx context.Context) error { return ingress.RunDiscordGateway(ctx, in, dcfg) })
+	s.run(runCtx, loops)
+	if err := s.waitReady(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// mount serves h for every path under prefix.
+func mount(prefix string, h http.Handler) func(*ingress.Server, *mux.Router) {
+	return func(_ *ingress.Server, r *mux.Router) { r.PathPrefix(prefix).Handler(h) }
+}
+
+func (s *Stack) run(ctx context.Context, loops []func(context.Context) error) {
+	var wg sync.WaitGroup
+	for _, loop := range loops {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := loop(ctx); err != nil && ctx.Err() == nil {
+				s.errMu.Lock()
+				if s.err == nil {
+					s.err = err
+				}
+				s.errMu.Unlock()
+				s.log.Error("flexcord component stopped", "error", err)
+				s.cancel()
+			}
+		}()
+	}
+	go func() {
+		wg.Wait()
+		close(s.done)
+	}()
+}
+
+// waitReady waits until ingress answers /readyz.
+func (s *Stack) waitReady(ctx context.Context) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(s.URL + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return errors.New("ingress did not become ready")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.done:
+			return s.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// StartWorker starts the worker (Start does; tests stop and start it again).
+func (s *Stack) StartWorker() error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.worker != nil {
+		return nil
+	}
+	w := worker.New(s.Client, s.acts, sdkworker.Options{})
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	s.worker = w
+	return nil
+}
+
+// StopWorker stops the worker; signals keep arriving and wait in Temporal until it starts again.
+func (s *Stack) StopWorker() {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.worker != nil {
+		s.worker.Stop()
+		s.worker = nil
+	}
+}
+
+// Done is closed when the stack stopped, by Stop or because a component failed.
+func (s *Stack) Done() <-chan struct{} { return s.done }
+
+// Err is the error that stopped the stack, if a component failed.
+func (s *Stack) Err() error {
+	s.errMu.Lock()
+	defer s.errMu.Unlock()
+	return s.err
+}
+
+// Stop stops ingress and the gateway, then the worker, the emulators and the server.
+func (s *Stack) Stop() error {
+	s.cancel()
+	<-s.done
+	return s.closeAll()
+}
+
+func (s *Stack) closeAll() error {
+	var errs []error
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		errs = append(errs, s.closers[i]())
+	}
+	s.closers = nil
+	return errors.Join(errs...)
+}

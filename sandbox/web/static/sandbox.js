@@ -1,0 +1,841 @@
+// flexcord sandbox page: plays a Discord member against the Discord emulator
+// (/_emu/discord/...) and a Flex agent against the Twilio emulator
+// (/_emu/twilio/...). Plain JavaScript, no build step, no dependencies.
+'use strict';
+
+(() => {
+  const DISCORD = '/_emu/discord';
+  const TWILIO = '/_emu/twilio';
+
+  // The Twilio fault behind the "Twilio 5xx" switch: every message flexcord
+  // posts into a Flex conversation (the member's side of the chat) fails.
+  const TWILIO_FAULT = {
+    host: 'conversations.twilio.com',
+    method: 'POST',
+    path: '/v1/Conversations/*/Messages',
+    status: 503,
+    count: -1,
+    message: 'Service Unavailable (injected by the sandbox page)',
+  };
+
+  // Case ids as flexcord formats them: "C-" and six characters without 0/O/1/I/L.
+  const CASE_ID = /\bC-[2-9A-HJKMNP-Z]{6}\b/;
+
+  const FLAG_EPHEMERAL = 1 << 6;
+  const FLAG_LOADING = 1 << 7;
+
+  const DISCORD_EVENTS = [
+    'message_create', 'message_update', 'message_delete', 'interaction_create', 'interaction_response',
+    'interaction_failed', 'modal', 'member_update', 'commands_update',
+  ];
+  const TWILIO_EVENTS = ['task.created', 'task.updated', 'message.added', 'conversation.updated'];
+
+  const state = {
+    config: {},
+    guildID: '',
+    channels: { support: '', bug: '', feature: '' },
+    members: [],
+    memberID: '',
+    tab: 'dm',
+    tasks: [],
+    selectedTask: '',
+    openedModals: new Set(),
+    failedInteractions: new Set(),
+    modal: null,
+    twilioFaults: [],
+  };
+
+  const $ = (id) => document.getElementById(id);
+
+  // h builds an element: h('a', {href, class, 'data-testid': ..., onclick}, ...children).
+  function h(tag, props, ...children) {
+    const el = document.createElement(tag);
+    for (const [k, v] of Object.entries(props || {})) {
+      if (v === undefined || v === null || v === false) continue;
+      if (k === 'class') el.className = v;
+      else if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
+      else if (k in el && typeof v !== 'string') el[k] = v;
+      else el.setAttribute(k, v === true ? '' : String(v));
+    }
+    append(el, children);
+    return el;
+  }
+
+  function append(el, children) {
+    for (const c of children.flat(Infinity)) {
+      if (c === undefined || c === null || c === false) continue;
+      el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+    return el;
+  }
+
+  // api calls a control endpoint and returns its decoded JSON (or null).
+  async function api(method, path, body) {
+    const init = { method, headers: {} };
+    if (body !== undefined) {
+      init.headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    const res = await fetch(path, init);
+    const text = await res.text();
+    let data = null;
+    if (text) {
+      try { data = JSON.parse(text); } catch { data = null; }
+    }
+    if (!res.ok) {
+      const why = (data && data.error) || text.trim() || res.statusText;
+      throw new Error(`${method} ${path}: ${res.status} ${why}`);
+    }
+    return data;
+  }
+
+  function toast(message, kind) {
+    const el = h('div', { class: 'toast' + (kind ? ' ' + kind : ''), 'data-testid': 'toast' }, message);
+    $('toasts').append(el);
+    setTimeout(() => el.remove(), kind === 'error' ? 9000 : 5000);
+  }
+
+  function fail(what) {
+    return (err) => {
+      console.error(what, err);
+      toast(`${what}: ${err.message}`, 'error');
+    };
+  }
+
+  // busy marks a control as working while promise runs.
+  async function busy(el, promise) {
+    el.setAttribute('aria-busy', 'true');
+    el.disabled = true;
+    try {
+      return await promise;
+    } finally {
+      el.removeAttribute('aria-busy');
+      el.disabled = false;
+    }
+  }
+
+  // coalesce returns a function that runs fn, never twice at once; calls
+  // made while it runs make it run once more afterwards.
+  function coalesce(fn) {
+    let running = false;
+    let again = false;
+    return async function run() {
+      if (running) {
+        again = true;
+        return;
+      }
+      running = true;
+      try {
+        do {
+          again = false;
+          try {
+            await fn();
+          } catch (err) {
+            console.error(err);
+          }
+        } while (again);
+      } finally {
+        running = false;
+      }
+    };
+  }
+
+  // reconcile makes list show items in order, re-rendering only the items
+  // whose signature changed, so focus and scroll survive live updates.
+  function reconcile(list, items, key, signature, render) {
+    const old = new Map();
+    for (const el of list.children) if (el.dataset.key) old.set(el.dataset.key, el);
+    const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 60;
+    let prev = null;
+    for (const item of items) {
+      const k = key(item);
+      const sig = signature(item);
+      let el = old.get(k);
+      if (!el || el.dataset.sig !== sig) {
+        const fresh = render(item);
+        fresh.dataset.key = k;
+        fresh.dataset.sig = sig;
+        if (el) el.replaceWith(fresh);
+        el = fresh;
+      }
+      old.delete(k);
+      const want = prev ? prev.nextSibling : list.firstChild;
+      if (want !== el) list.insertBefore(el, want);
+      prev = el;
+    }
+    for (const el of old.values()) el.remove();
+    // Non-item children (group headings) are dropped by callers before.
+    if (nearBottom) list.scrollTop = list.scrollHeight;
+  }
+
+  // Temporal UI links.
+  function workflowURL(workflowID) {
+    const base = (state.config.temporal_ui_url || '').replace(/\/+$/, '');
+    if (!base) return '';
+    const ns = encodeURIComponent(state.config.namespace || 'default');
+    const id = encodeURIComponent(workflowID).replace(/%3A/gi, ':');
+    return `${base}/namespaces/${ns}/workflows/${id}`;
+  }
+
+  function caseLink(caseID, testid) {
+    const url = workflowURL('case:' + caseID);
+    if (!url) return h('span', { class: 'case-id' }, caseID);
+    return h('a', { href: url, target: '_blank', rel: 'noopener', class: 'case-link', 'data-testid': testid || 'case-link', title: 'Open the Case workflow in the Temporal UI' }, caseID);
+  }
+
+  // markdown renders the small part of Discord markdown flexcord uses:
+  // **bold**, *italic*, `code`, [text](url), bare links, and case ids (linked
+  // to their workflow). Everything else is text; nothing is parsed as HTML.
+  const MD = /\[([^\]\n]+)\]\((https?:\/\/[^\s)]+)\)|\*\*([^*\n]+?)\*\*|\*([^*\s][^*\n]*?)\*|`([^`\n]+)`|(https?:\/\/[^\s<>()]+[^\s<>().,;:!?'"])|(\bC-[2-9A-HJKMNP-Z]{6}\b)/g;
+
+  function markdown(text) {
+    const frag = document.createDocumentFragment();
+    let last = 0;
+    for (const m of String(text || '').matchAll(MD)) {
+      if (m.index > last) frag.append(text.slice(last, m.index));
+      if (m[1] !== undefined) frag.append(h('a', { href: m[2], target: '_blank', rel: 'noopener' }, markdown(m[1])));
+      else if (m[3] !== undefined) frag.append(h('strong', {}, markdown(m[3])));
+      else if (m[4] !== undefined) frag.append(h('em', {}, markdown(m[4])));
+      else if (m[5] !== undefined) frag.append(h('code', {}, m[5]));
+      else if (m[6] !== undefined) frag.append(h('a', { href: m[6], target: '_blank', rel: 'noopener' }, m[6]));
+      else if (m[7] !== undefined) frag.append(caseLink(m[7]));
+      last = m.index + m[0].length;
+    }
+    if (last < String(text || '').length) frag.append(text.slice(last));
+    return frag;
+  }
+
+  function safeURL(url) {
+    return /^https?:\/\//i.test(url || '') ? url : '';
+  }
+
+  function clock(ts) {
+    const d = new Date(ts);
+    if (Number.isNaN(d.getTime())) return '';
+    return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  }
+
+  // ---------------------------------------------------------------- Discord
+
+  function member() {
+    return state.members.find((m) => m.id === state.memberID) || { id: state.memberID, username: 'member-' + state.memberID };
+  }
+
+  function displayName(m) {
+    return m.global_name || m.username || m.id;
+  }
+
+  async function loadDiscordState() {
+    const st = await api('GET', `${DISCORD}/state`);
+    const guild = (st.guilds || []).find((g) => g.id === state.config.discord_guild_id) || (st.guilds || [])[0] || { id: '', channels: [] };
+    state.guildID = state.config.discord_guild_id || guild.id;
+    const first = (guild.channels || [])[0] || '';
+    state.channels.support = state.config.discord_channel_id || first;
+    state.channels.bug = state.config.bug_channel_id || state.channels.support;
+    state.channels.feature = state.config.feature_channel_id || state.channels.support;
+    state.members = st.members || [];
+  }
+
+  async function ensureMember() {
+    const wanted = new URLSearchParams(location.search).get('member') || state.config.member_id || (state.members[0] || {}).id || '200000000000000001';
+    state.memberID = wanted;
+    if (!state.members.some((m) => m.id === wanted)) {
+      const m = await api('PUT', `${DISCORD}/members/${encodeURIComponent(wanted)}`, { username: 'sandbox-member', global_name: 'Sandbox Member', locale: 'en-US' });
+      state.members = await api('GET', `${DISCORD}/members`);
+      if (!state.members.some((x) => x.id === m.id)) state.members.push(m);
+    }
+  }
+
+  const refreshMembers = coalesce(async () => {
+    state.members = await api('GET', `${DISCORD}/members`);
+    renderMemberBar();
+  });
+
+  function renderMemberBar() {
+    const sel = $('member-select');
+    sel.replaceChildren(...state.members.map((m) => h('option', { value: m.id, selected: m.id === state.memberID }, `${displayName(m)} (${m.id})`)));
+    sel.value = state.memberID;
+    const m = member();
+    const locale = $('member-locale');
+    if (![...locale.options].some((o) => o.value === m.locale) && m.locale) locale.append(h('option', { value: m.locale }, m.locale));
+    locale.value = m.locale || 'en-US';
+    $('dms-closed').checked = !!m.dms_closed;
+    const link = $('conversation-link');
+    const url = workflowURL('conversation:' + state.memberID);
+    link.hidden = !url;
+    if (url) link.href = url;
+  }
+
+  async function putMember(changes) {
+    const m = { ...member(), ...changes };
+    delete m.id;
+    await api('PUT', `${DISCORD}/members/${encodeURIComponent(state.memberID)}`, m);
+    await refreshMembers();
+  }
+
+  function tabs() {
+    const list = [{ key: 'dm', label: 'Direct messages' }];
+    const named = [[state.channels.support, '#support'], [state.channels.bug, '#bug-report'], [state.channels.feature, '#feature-request']];
+    for (const [id, label] of named) {
+      if (!id) continue;
+      const existing = list.find((t) => t.key === id);
+      if (existing) existing.label += ' · ' + label;
+      else list.push({ key: id, label });
+    }
+    return list;
+  }
+
+  function renderTabs() {
+    const bar = $('discord-tabs');
+    bar.replaceChildren(...tabs().map((t) => h('button', {
+      type: 'button', role: 'tab', class: 'tab', id: 'tab-' + t.key, 'data-testid': t.key === 'dm' ? 'tab-dm' : 'tab-channel',
+      'data-channel-id': t.key === 'dm' ? null : t.key, 'aria-selected': String(state.tab === t.key), 'aria-controls': 'dm-transcript',
+      tabindex: state.tab === t.key ? '0' : '-1',
+      onclick: () => selectTab(t.key),
+    }, t.label)));
+  }
+
+  function selectTab(key) {
+    state.tab = key;
+    renderTabs();
+    refreshDiscord();
+  }
+
+  // Arrow keys move between the tabs, as in every tab list.
+  function tabKeys(ev) {
+    const keys = tabs().map((t) => t.key);
+    const i = keys.indexOf(state.tab);
+    const next = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: keys.length - 1 }[ev.key];
+    if (next === undefined) return;
+    ev.preventDefault();
+    selectTab(keys[(next + keys.length) % keys.length]);
+    $('tab-' + state.tab).focus();
+  }
+
+  const refreshDiscord = coalesce(async () => {
+    const id = encodeURIComponent(state.memberID);
+    let records;
+    if (state.tab === 'dm') {
+      records = await api('GET', `${DISCORD}/members/${id}/messages`);
+    } else {
+      const all = await api('GET', `${DISCORD}/channels/${encodeURIComponent(state.tab)}/messages`);
+      records = all.filter((r) => !r.ephemeral || r.visible_to === state.memberID);
+    }
+    records = (records || []).filter((r) => !r.deleted);
+    const list = $('dm-transcript');
+    reconcile(list, records, (r) => r.message.id, (r) => JSON.stringify(r), renderRecord);
+    $('dm-empty').hidden = records.length > 0;
+  });
+
+  function renderRecord(r) {
+    const msg = r.message;
+    const author = msg.author || {};
+    const fromBot = r.from_bot || author.bot;
+    const ephemeral = r.ephemeral || (msg.flags & FLAG_EPHEMERAL) !== 0;
+    const name = author.global_name || author.username || 'unknown';
+    const loading = (msg.flags & FLAG_LOADING) !== 0;
+    const body = h('div', { class: 'body' },
+      h('div', { class: 'msg-head' },
+        h('span', { class: 'author' }, name),
+        fromBot ? h('span', { class: 'bot-tag' }, 'APP') : null,
+        h('time', { class: 'time', datetime: msg.timestamp }, clock(msg.timestamp)),
+        msg.edited_timestamp ? h('span', { class: 'time' }, '(edited)') : null),
+      loading && !msg.content
+        ? h('div', { class: 'content loading' }, `${name} is thinking…`)
+        : (msg.content ? h('div', { class: 'content', 'data-testid': 'dm-content' }, markdown(msg.content)) : null),
+      (msg.embeds || []).map(renderEmbed),
+      renderComponents(r),
+      ephemeral ? h('div', { class: 'ephemeral-note', 'data-testid': 'ephemeral-note' }, 'Only you can see this') : null);
+    return h('li', {
+      class: 'msg' + (fromBot ? ' bot' : ' user') + (ephemeral ? ' ephemeral' : ''),
+      'data-testid': 'dm-message', 'data-message-id': msg.id, 'data-seq': r.seq, 'data-from': fromBot ? 'bot' : 'member',
+      'data-ephemeral': ephemeral ? 'true' : 'false',
+    }, h('div', { class: 'avatar', 'aria-hidden': 'true' }, name.slice(0, 1).toUpperCase()), body);
+  }
+
+  function renderEmbed(e) {
+    const url = safeURL(e.url);
+    const title = e.title ? h('div', { class: 'embed-title', 'data-testid': 'embed-title' },
+      url ? h('a', { href: url, target: '_blank', rel: 'noopener' }, e.title) : e.title) : null;
+    const color = typeof e.color === 'number' ? '#' + e.color.toString(16).padStart(6, '0') : null;
+    const el = h('div', { class: 'embed', 'data-testid': 'dm-embed' },
+      e.author && e.author.name ? h('div', { class: 'embed-author' }, e.author.name) : null,
+      title,
+      e.description ? h('div', { class: 'embed-description', 'data-testid': 'embed-description' }, markdown(e.description)) : null,
+      e.fields && e.fields.length ? h('div', { class: 'embed-fields' }, e.fields.map((f) => h('div', { class: 'embed-field' + (f.inline ? ' inline' : '') },
+        h('div', { class: 'embed-field-name' }, f.name), h('div', {}, markdown(f.value))))) : null,
+      e.footer && e.footer.text ? h('div', { class: 'embed-footer' }, e.footer.text) : null);
+    if (color) el.style.borderLeftColor = color; // CSSOM, allowed by the page's CSP
+    return el;
+  }
+
+  const BUTTON_STYLES = { 1: 'primary', 2: 'secondary', 3: 'success', 4: 'danger', 5: 'link' };
+
+  function renderComponents(r) {
+    const rows = r.message.components || [];
+    if (!rows.length) return null;
+    const renderOne = (c) => {
+      if (c.type === 1) return h('div', { class: 'action-row' }, (c.components || []).map(renderOne));
+      if (c.type !== 2) return h('span', { class: 'time' }, '(this kind of component is not shown in the sandbox)');
+      const label = [c.emoji && c.emoji.name ? c.emoji.name + ' ' : '', c.label || ''].join('');
+      if (c.style === 5) {
+        return h('a', { class: 'dbutton secondary', href: safeURL(c.url) || '#', target: '_blank', rel: 'noopener', 'data-testid': 'dm-link-button' }, label, ' ↗');
+      }
+      return h('button', {
+        type: 'button', class: 'dbutton ' + (BUTTON_STYLES[c.style] || 'secondary'), disabled: !!c.disabled,
+        'data-testid': 'dm-button', 'data-custom-id': c.custom_id, 'data-message-id': r.message.id,
+        onclick: (ev) => clickButton(ev.currentTarget, r.message.id, c.custom_id),
+      }, label || c.custom_id);
+    };
+    return h('div', { class: 'components' }, rows.map(renderOne));
+  }
+
+  async function clickButton(el, messageID, customID) {
+    try {
+      const info = await busy(el, api('POST', `${DISCORD}/members/${encodeURIComponent(state.memberID)}/buttons`, { message_id: messageID, custom_id: customID }));
+      interactionAnswered(info);
+    } catch (err) {
+      fail('Button')(err);
+    }
+  }
+
+  async function runCommand(el) {
+    const channel = state.channels[el.dataset.channel] || state.channels.support;
+    try {
+      const info = await busy(el, api('POST', `${DISCORD}/members/${encodeURIComponent(state.memberID)}/commands`, {
+        name: el.dataset.command, guild_id: state.guildID, channel_id: channel,
+      }));
+      interactionAnswered(info);
+    } catch (err) {
+      fail('/' + el.dataset.command)(err);
+    }
+  }
+
+  // interactionAnswered handles what the emulator says about an interaction
+  // (over HTTP interactions it is already answered; over the gateway the
+  // answer arrives later as events).
+  function interactionAnswered(info) {
+    if (!info) return;
+    if (info.error) interactionFailed(info, info.error);
+    if (info.modal) openModal(info);
+  }
+
+  // interactionFailed tells the visitor, once per interaction, that the bot
+  // did not answer (the HTTP answer and the event stream both report it).
+  function interactionFailed(info, why) {
+    if (state.failedInteractions.has(info.id)) return;
+    state.failedInteractions.add(info.id);
+    const what = info.type === 2 ? '/' + info.name : (info.name || 'the interaction');
+    toast(`The bot did not answer ${what}: ${why}`, 'error');
+  }
+
+  async function sendDM(ev) {
+    ev.preventDefault();
+    const input = $('member-input');
+    const content = input.value.trim();
+    if (!content) return;
+    try {
+      await busy($('member-send'), api('POST', `${DISCORD}/members/${encodeURIComponent(state.memberID)}/dm`, { content }));
+      input.value = '';
+      if (state.tab !== 'dm') selectTab('dm');
+      refreshDiscord();
+    } catch (err) {
+      fail('Send')(err);
+    }
+    input.focus();
+  }
+
+  // Modal -------------------------------------------------------------------
+
+  // textInputs returns the modal's text inputs, wherever they are nested
+  // (action rows, or label components holding one component).
+  function textInputs(components) {
+    const out = [];
+    const walk = (c, label) => {
+      if (!c) return;
+      if (c.type === 4) out.push({ ...c, label: c.label || label || c.custom_id });
+      for (const k of c.components || []) walk(k, c.type === 18 ? c.label : label);
+      if (c.component) walk(c.component, c.label);
+    };
+    for (const c of components || []) walk(c);
+    return out;
+  }
+
+  function openModal(info) {
+    if (!info.modal || state.openedModals.has(info.id)) return;
+    state.openedModals.add(info.id);
+    const modal = typeof info.modal === 'string' ? JSON.parse(info.modal) : info.modal;
+    state.modal = { interactionID: info.id, customID: modal.custom_id };
+    $('modal-title').textContent = modal.title || 'Form';
+    $('modal-error').hidden = true;
+    const fields = textInputs(modal.components).map((c) => {
+      const attrs = {
+        id: 'modal-' + c.custom_id, name: c.custom_id, 'data-testid': 'modal-input', 'data-custom-id': c.custom_id,
+        placeholder: c.placeholder || null, required: !!c.required, value: c.value || null,
+        minlength: c.min_length || null, maxlength: c.max_length || null,
+      };
+      const control = c.style === 2 ? h('textarea', { ...attrs, rows: 4 }) : h('input', attrs);
+      if (c.value) control.value = c.value;
+      return h('label', { class: 'field' }, h('span', {}, c.label, c.required ? h('span', { class: 'req', 'aria-hidden': 'true' }, ' *') : null), control);
+    });
+    $('modal-fields').replaceChildren(...fields);
+    const dlg = $('modal');
+    if (!dlg.open) dlg.showModal();
+    const first = dlg.querySelector('input, textarea');
+    if (first) first.focus();
+  }
+
+  async function submitModal(ev) {
+    ev.preventDefault();
+    const form = $('modal-form');
+    if (!form.reportValidity() || !state.modal) return;
+    const values = {};
+    for (const el of form.querySelectorAll('[data-custom-id]')) values[el.dataset.customId] = el.value;
+    try {
+      const info = await busy($('modal-submit'), api('POST', `${DISCORD}/members/${encodeURIComponent(state.memberID)}/modals`, {
+        interaction_id: state.modal.interactionID, custom_id: state.modal.customID, values,
+      }));
+      state.modal = null;
+      $('modal').close();
+      interactionAnswered(info);
+    } catch (err) {
+      const box = $('modal-error');
+      box.textContent = err.message;
+      box.hidden = false;
+    }
+  }
+
+  function onDiscordEvent(type, e) {
+    switch (type) {
+      case 'message_create':
+      case 'message_update':
+      case 'message_delete':
+        refreshDiscord();
+        break;
+      case 'member_update':
+        refreshMembers();
+        break;
+      case 'modal':
+        if (e.interaction && e.interaction.user_id === state.memberID) openModal(e.interaction);
+        break;
+      case 'interaction_failed':
+        if (e.interaction && e.interaction.user_id === state.memberID) {
+          interactionFailed(e.interaction, e.detail || e.interaction.error || 'failed');
+        }
+        break;
+      default:
+    }
+  }
+
+  // ------------------------------------------------------------- Flex desk
+
+  const ACTIVE = ['waiting', 'assigned', 'wrapping'];
+
+  function taskCase(t) {
+    return (t.attributes && t.attributes.case_id) || '';
+  }
+
+  function taskWho(t) {
+    const a = t.attributes || {};
+    return a.discord_username || a.name || a.customerName || a.from || a.discord_user_id || '';
+  }
+
+  const refreshTasks = coalesce(async () => {
+    const data = await api('GET', `${TWILIO}/tasks`);
+    state.tasks = (data && data.tasks) || [];
+    const byNewest = [...state.tasks].sort((a, b) => String(b.date_created).localeCompare(String(a.date_created)) || (b.sid < a.sid ? -1 : 1));
+    const active = byNewest.filter((t) => ACTIVE.includes(t.status));
+    const done = byNewest.filter((t) => !ACTIVE.includes(t.status)).slice(0, 20);
+    if (!state.tasks.some((t) => t.sid === state.selectedTask)) {
+      state.selectedTask = (active[0] || done[0] || {}).sid || '';
+    }
+    renderTaskList(active, done);
+    renderTaskDetail();
+    await refreshChat();
+  });
+
+  function renderTaskList(active, done) {
+    const list = $('task-list');
+    // Group headings are rebuilt every time; tasks are reconciled in between.
+    for (const el of [...list.querySelectorAll('.group')]) el.remove();
+    const items = [...active, ...done];
+    reconcile(list, items, (t) => t.sid, (t) => JSON.stringify([t.status, t.attributes, t.worker_name, t.sid === state.selectedTask]), renderTaskItem);
+    if (done.length) {
+      const firstDone = list.querySelector(`[data-key="${CSS.escape(done[0].sid)}"]`);
+      list.insertBefore(h('li', { class: 'group', role: 'presentation' }, 'Done'), firstDone);
+    }
+    if (active.length) list.insertBefore(h('li', { class: 'group', role: 'presentation' }, 'Active'), list.firstChild);
+    $('tasks-empty').hidden = items.length > 0;
+  }
+
+  function renderTaskItem(t) {
+    const a = t.attributes || {};
+    const selected = t.sid === state.selectedTask;
+    return h('li', {},
+      h('button', {
+        type: 'button', class: 'task', 'data-testid': 'task', 'data-task-sid': t.sid, 'data-status': t.status,
+        'data-case-id': taskCase(t), 'aria-current': selected ? 'true' : 'false',
+        onclick: () => { state.selectedTask = t.sid; refreshTasks(); },
+      },
+      h('span', { class: 'task-line' },
+        h('span', { class: 'task-case' }, taskCase(t) || t.sid.slice(0, 10) + '…'),
+        h('span', { class: 'badge', 'data-status': t.status }, t.status)),
+      h('span', { class: 'task-who' }, [taskWho(t), a.locale].filter(Boolean).join(' · '))));
+  }
+
+  function selectedTask() {
+    return state.tasks.find((t) => t.sid === state.selectedTask);
+  }
+
+  function renderTaskDetail() {
+    const t = selectedTask();
+    const detail = $('task-detail');
+    detail.hidden = !t;
+    if (!t) return;
+    detail.dataset.taskSid = t.sid;
+    detail.dataset.status = t.status;
+    const a = t.attributes || {};
+    const caseID = taskCase(t);
+    $('task-title').replaceChildren(...(caseID ? ['Case ', caseLink(caseID, 'task-case-link')] : ['Task ', t.sid]));
+    const userID = a.discord_user_id || '';
+    const convURL = userID ? workflowURL('conversation:' + userID) : '';
+    $('task-meta').replaceChildren(...[
+      h('span', { 'data-testid': 'task-member' }, taskWho(t) || 'unknown member'),
+      a.locale ? h('span', { 'data-testid': 'task-locale' }, a.locale) : null,
+      t.worker_name ? h('span', { 'data-testid': 'task-agent' }, 'Agent: ' + t.worker_name) : null,
+      convURL ? h('a', { href: convURL, target: '_blank', rel: 'noopener', 'data-testid': 'task-conversation-link' }, 'Conversation workflow ↗') : null,
+    ].filter(Boolean));
+    const badge = $('task-status');
+    badge.textContent = t.status;
+    badge.dataset.status = t.status;
+
+    $('accept').disabled = t.status !== 'waiting';
+    $('wrapup').disabled = t.status !== 'assigned';
+    $('complete').disabled = !['assigned', 'wrapping'].includes(t.status);
+    const canChat = t.status === 'assigned' && t.conversation_state !== 'closed';
+    $('agent-input').disabled = !canChat;
+    $('agent-send').disabled = !canChat;
+    $('agent-input').placeholder = canChat ? 'Reply to the member' : (t.status === 'waiting' ? 'Accept the task to reply' : 'This chat has ended');
+
+    const rows = [
+      ['Case', caseID ? caseLink(caseID, 'attr-case-link') : null],
+      ['Member', taskWho(t)],
+      ['Discord user id', userID],
+      ['Server', a.guild_name || a.guild_id],
+      ['Language', a.locale],
+      ['Conversation', t.conversation_sid],
+      ['Task', t.sid],
+    ];
+    const articles = Array.isArray(a.articles) ? a.articles : [];
+    if (articles.length) {
+      rows.push(['Articles offered', h('ul', { class: 'articles' }, articles.map((x) => h('li', {},
+        safeURL(x.url) ? h('a', { href: x.url, target: '_blank', rel: 'noopener' }, x.title || x.url) : (x.title || ''))))]);
+    }
+    $('task-attrs').replaceChildren(...rows.filter(([, v]) => v).flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
+    const transcript = Array.isArray(a.transcript) ? a.transcript.join('\n') : (a.transcript || '');
+    $('task-transcript').textContent = transcript || '(no bot transcript)';
+    $('task-raw').textContent = JSON.stringify(a, null, 2);
+  }
+
+  const refreshChat = coalesce(async () => {
+    const t = selectedTask();
+    const list = $('agent-chat');
+    if (!t || !t.conversation_sid) {
+      list.replaceChildren();
+      return;
+    }
+    const data = await api('GET', `${TWILIO}/conversations/${encodeURIComponent(t.conversation_sid)}/messages`);
+    const msgs = ((data && data.messages) || []).filter((m) => m.conversation_sid === undefined || m.conversation_sid === t.conversation_sid);
+    if (list.dataset.conversation !== t.conversation_sid) {
+      list.replaceChildren();
+      list.dataset.conversation = t.conversation_sid;
+    }
+    reconcile(list, msgs, (m) => m.sid, (m) => JSON.stringify([m.body, m.author, m.role]), (m) => h('li', {
+      class: 'bubble', 'data-testid': 'agent-message', 'data-role': m.role, 'data-sid': m.sid,
+    }, h('div', { class: 'who' }, m.role === 'agent' ? `${m.author} (you)` : m.author), h('div', { class: 'text' }, m.body)));
+  });
+
+  async function taskAction(el, action, body) {
+    const t = selectedTask();
+    if (!t) return;
+    try {
+      await busy(el, api('POST', `${TWILIO}/tasks/${encodeURIComponent(t.sid)}/${action}`, body));
+    } catch (err) {
+      fail(el.textContent.trim())(err);
+    }
+    await refreshTasks();
+  }
+
+  async function sendAgentMessage(ev) {
+    ev.preventDefault();
+    const t = selectedTask();
+    const input = $('agent-input');
+    const text = input.value.trim();
+    if (!t || !text) return;
+    try {
+      await busy($('agent-send'), api('POST', `${TWILIO}/tasks/${encodeURIComponent(t.sid)}/messages`, { body: text }));
+      input.value = '';
+    } catch (err) {
+      fail('Send')(err);
+    }
+    await refreshTasks();
+    input.focus();
+  }
+
+  function isOurFault(f) {
+    const x = f.fault || {};
+    return x.path === TWILIO_FAULT.path && x.status === TWILIO_FAULT.status && f.remaining === -1;
+  }
+
+  async function loadTwilioFaults() {
+    const data = await api('GET', `${TWILIO}/faults`);
+    state.twilioFaults = ((data && data.faults) || []).filter(isOurFault).map((f) => f.id);
+    $('twilio-5xx').checked = state.twilioFaults.length > 0;
+  }
+
+  async function toggleTwilioFault(ev) {
+    const on = ev.currentTarget.checked;
+    try {
+      if (on) {
+        const res = await api('POST', `${TWILIO}/faults`, TWILIO_FAULT);
+        state.twilioFaults.push(res.id);
+        toast('Twilio now answers 503 to the member\'s messages. Watch the retries in the Temporal UI.');
+      } else {
+        await loadTwilioFaults();
+        for (const id of state.twilioFaults) await api('DELETE', `${TWILIO}/faults/${encodeURIComponent(id)}`);
+        toast('Twilio is healthy again.');
+      }
+    } catch (err) {
+      fail('Twilio fault')(err);
+    }
+    await loadTwilioFaults().catch(() => {});
+  }
+
+  function onTwilioEvent(type, e) {
+    if (type === 'message.added') {
+      const t = selectedTask();
+      if (t && e.conversation_sid === t.conversation_sid) refreshChat();
+      return;
+    }
+    refreshTasks();
+  }
+
+  // ------------------------------------------------------------ live updates
+
+  function setConn(name, st) {
+    const el = $('conn-' + name);
+    el.dataset.state = st;
+    el.querySelector('.conn-state').textContent = st;
+  }
+
+  // live subscribes to an emulator's Server-Sent Events; on every (re)connect
+  // it refetches everything, since events may have been missed meanwhile.
+  function live(name, url, types, onEvent, resync) {
+    const es = new EventSource(url);
+    es.onopen = () => {
+      setConn(name, 'live');
+      resync();
+    };
+    es.onerror = () => {
+      if (es.readyState === EventSource.CLOSED) {
+        setConn(name, 'offline');
+        setTimeout(() => live(name, url, types, onEvent, resync), 3000);
+      } else {
+        setConn(name, 'connecting');
+      }
+    };
+    for (const type of types) {
+      es.addEventListener(type, (ev) => {
+        let data;
+        try { data = JSON.parse(ev.data); } catch { return; }
+        onEvent(type, data);
+      });
+    }
+  }
+
+  // ------------------------------------------------------------------ start
+
+  function wire() {
+    for (const btn of document.querySelectorAll('[data-command]')) btn.addEventListener('click', () => runCommand(btn));
+    $('member-form').addEventListener('submit', sendDM);
+    $('discord-tabs').addEventListener('keydown', tabKeys);
+    $('member-select').addEventListener('change', (ev) => {
+      state.memberID = ev.currentTarget.value;
+      const q = new URLSearchParams(location.search);
+      q.set('member', state.memberID);
+      history.replaceState(null, '', '?' + q.toString());
+      renderMemberBar();
+      refreshDiscord();
+    });
+    $('member-locale').addEventListener('change', (ev) => putMember({ locale: ev.currentTarget.value }).catch(fail('Language')));
+    $('dms-closed').addEventListener('change', (ev) => {
+      const closed = ev.currentTarget.checked;
+      putMember({ dms_closed: closed })
+        .then(() => toast(closed ? 'The bot can no longer DM this member (Discord error 50007).' : 'DMs are open again. Retry the failed deliveries with: flexcord deliveries retry --all'))
+        .catch(fail('DMs closed'));
+    });
+    $('new-member-form').addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const form = ev.currentTarget;
+      const id = $('new-member-id').value.trim();
+      const name = $('new-member-name').value.trim();
+      try {
+        await api('PUT', `${DISCORD}/members/${encodeURIComponent(id)}`, { username: name.toLowerCase().replace(/[^a-z0-9_.]+/g, '_'), global_name: name, locale: $('member-locale').value });
+        state.memberID = id;
+        $('new-member').open = false;
+        form.reset();
+        await refreshMembers();
+        refreshDiscord();
+      } catch (err) {
+        fail('New member')(err);
+      }
+    });
+    $('modal-form').addEventListener('submit', submitModal);
+    $('modal-cancel').addEventListener('click', () => { state.modal = null; $('modal').close(); });
+    $('accept').addEventListener('click', (ev) => {
+      const agent = $('agent-name').value.trim();
+      if (!agent) {
+        $('agent-name').focus();
+        toast('Type an agent name first.', 'error');
+        return;
+      }
+      taskAction(ev.currentTarget, 'accept', { agent });
+    });
+    $('wrapup').addEventListener('click', (ev) => taskAction(ev.currentTarget, 'wrapup'));
+    $('complete').addEventListener('click', (ev) => taskAction(ev.currentTarget, 'complete'));
+    $('agent-form').addEventListener('submit', sendAgentMessage);
+    $('twilio-5xx').addEventListener('change', toggleTwilioFault);
+  }
+
+  async function start() {
+    wire();
+    state.config = await api('GET', '/sandbox/config');
+    const ui = $('temporal-link');
+    if (state.config.temporal_ui_url) {
+      ui.href = state.config.temporal_ui_url;
+      ui.hidden = false;
+    }
+    try {
+      await loadDiscordState();
+      await ensureMember();
+      renderMemberBar();
+      renderTabs();
+      refreshDiscord();
+      live('discord', `${DISCORD}/events`, DISCORD_EVENTS, onDiscordEvent, () => { refreshMembers(); refreshDiscord(); });
+    } catch (err) {
+      setConn('discord', 'offline');
+      fail('Discord emulator')(err);
+    }
+    try {
+      await loadTwilioFaults();
+      refreshTasks();
+      live('twilio', `${TWILIO}/events`, TWILIO_EVENTS, onTwilioEvent, () => refreshTasks());
+    } catch (err) {
+      setConn('twilio', 'offline');
+      fail('Twilio emulator')(err);
+    }
+    document.body.dataset.ready = 'true';
+  }
+
+  start().catch(fail('Sandbox'));
+})();
