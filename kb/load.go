@@ -180,7 +180,18 @@ func parseList(s string) []string {
 // are ignored; a malformed line or an article without id or lang is an error
 // naming the line.
 func LoadJSONL(r io.Reader) ([]Article, error) {
-	var arts []Article
+	return DecodeJSONL(r, "corpus", func(a Article) error {
+		if a.ID == "" || a.Lang == "" {
+			return errors.New("article needs an id and a lang")
+		}
+		return nil
+	})
+}
+
+// DecodeJSONL reads one JSON value of type T a line, skipping blank lines; check rejects a value.
+// Errors name the line. what names the input in read errors ("corpus", "queries").
+func DecodeJSONL[T any](r io.Reader, what string, check func(T) error) ([]T, error) {
+	var out []T
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64*1024), 16<<20)
 	for n := 1; sc.Scan(); n++ {
@@ -188,19 +199,19 @@ func LoadJSONL(r io.Reader) ([]Article, error) {
 		if len(line) == 0 {
 			continue
 		}
-		var a Article
-		if err := json.Unmarshal(line, &a); err != nil {
+		var v T
+		if err := json.Unmarshal(line, &v); err != nil {
 			return nil, fmt.Errorf("line %d: %w", n, err)
 		}
-		if a.ID == "" || a.Lang == "" {
-			return nil, fmt.Errorf("line %d: article needs an id and a lang", n)
+		if err := check(v); err != nil {
+			return nil, fmt.Errorf("line %d: %w", n, err)
 		}
-		arts = append(arts, a)
+		out = append(out, v)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read corpus: %w", err)
+		return nil, fmt.Errorf("read %s: %w", what, err)
 	}
-	return arts, nil
+	return out, nil
 }
 
 // LoadJSONLFile is LoadJSONL on the named file.

@@ -82,8 +82,8 @@ type TimelineEntry struct {
 	Note   string     `json:"note,omitempty"`
 }
 
-// CaseState is the whole state of a Case, carried through continue-as-new.
-type CaseState struct {
+// CaseRecord is what a case is: the fields that its state carries and its view shows.
+type CaseRecord struct {
 	CaseID         string                      `json:"case_id"`
 	Type           CaseType                    `json:"type"`
 	Status         CaseStatus                  `json:"status"`
@@ -102,32 +102,21 @@ type CaseState struct {
 	CreatedAt      time.Time                   `json:"created_at"`
 	UpdatedAt      time.Time                   `json:"updated_at"`
 	Timeline       []TimelineEntry             `json:"timeline"`
-	Seen           SeenSet                     `json:"seen"`
-	Ledger         Ledger                      `json:"ledger"`
+}
+
+// CaseState is the whole state of a Case, carried through continue-as-new.
+type CaseState struct {
+	CaseRecord
+	Seen   SeenSet `json:"seen"`
+	Ledger Ledger  `json:"ledger"`
 }
 
 // CaseView is the answer of QueryStatus and UpdateSetCaseStatus on a Case.
 type CaseView struct {
-	CaseID         string                      `json:"case_id"`
-	Type           CaseType                    `json:"type"`
-	Status         CaseStatus                  `json:"status"`
-	Reporter       Member                      `json:"reporter"`
-	GuildID        string                      `json:"guild_id,omitempty"`
-	ChannelID      string                      `json:"channel_id,omitempty"`
-	Title          string                      `json:"title"`
-	Description    string                      `json:"description,omitempty"`
-	Details        []Field                     `json:"details,omitempty"`
-	Assignee       string                      `json:"assignee,omitempty"`
-	ConversationID string                      `json:"conversation_id,omitempty"`
-	Flex           *activities.FlexInteraction `json:"flex,omitempty"`
-	Articles       []activities.Article        `json:"articles,omitempty"`
-	Rating         int                         `json:"rating,omitempty"`
-	CreatedAt      time.Time                   `json:"created_at"`
-	UpdatedAt      time.Time                   `json:"updated_at"`
-	Timeline       []TimelineEntry             `json:"timeline"`
-	Pending        []DeliveryView              `json:"pending,omitempty"`
-	Failed         []DeliveryView              `json:"failed,omitempty"`
-	Delivered      int64                       `json:"delivered"`
+	CaseRecord
+	Pending   []DeliveryView `json:"pending,omitempty"`
+	Failed    []DeliveryView `json:"failed,omitempty"`
+	Delivered int64          `json:"delivered"`
 }
 
 // Case is the workflow of one support case, bug report or feature request, from open to closed.
@@ -170,13 +159,15 @@ func newCase(ctx workflow.Context, in CaseInput) (*caseWF, error) {
 		}
 		now := workflow.Now(ctx)
 		k.s = CaseState{
-			CaseID: in.CaseID, Type: in.Type, Status: CaseOpen, Reporter: in.Reporter, GuildID: in.GuildID,
-			ChannelID: in.ChannelID, Locale: in.Locale, Title: truncate(strings.TrimSpace(in.Title), 200),
-			Description: in.Description, Details: in.Details, ConversationID: in.ConversationID,
-			Articles: in.Articles, CreatedAt: now, UpdatedAt: now,
-			Timeline: []TimelineEntry{{At: now, Status: CaseOpen, Actor: in.Reporter.Name(), Note: "opened"}},
-			Ledger:   Ledger{KeyPrefix: keyPrefix(workflow.GetInfo(ctx).WorkflowExecution.RunID)},
-			Seen:     SeenSet{Max: 256},
+			CaseRecord: CaseRecord{
+				CaseID: in.CaseID, Type: in.Type, Status: CaseOpen, Reporter: in.Reporter, GuildID: in.GuildID,
+				ChannelID: in.ChannelID, Locale: in.Locale, Title: truncate(strings.TrimSpace(in.Title), 200),
+				Description: in.Description, Details: in.Details, ConversationID: in.ConversationID,
+				Articles: in.Articles, CreatedAt: now, UpdatedAt: now,
+				Timeline: []TimelineEntry{{At: now, Status: CaseOpen, Actor: in.Reporter.Name(), Note: "opened"}},
+			},
+			Ledger: Ledger{KeyPrefix: keyPrefix(workflow.GetInfo(ctx).WorkflowExecution.RunID)},
+			Seen:   SeenSet{Max: 256},
 		}
 		k.s.Seen.Add(in.EventID)
 		if in.Type != CaseSupport && in.ChannelID != "" {
@@ -400,12 +391,8 @@ func (k *caseWF) publish(ctx workflow.Context) {
 }
 
 func (k *caseWF) view() CaseView {
-	s := k.s
 	return CaseView{
-		CaseID: s.CaseID, Type: s.Type, Status: s.Status, Reporter: s.Reporter, GuildID: s.GuildID,
-		ChannelID: s.ChannelID, Title: s.Title, Description: s.Description, Details: s.Details,
-		Assignee: s.Assignee, ConversationID: s.ConversationID, Flex: s.Flex, Articles: s.Articles,
-		Rating: s.Rating, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt, Timeline: s.Timeline,
-		Pending: s.Ledger.Views(DeliveryPending), Failed: s.Ledger.Views(DeliveryFailed), Delivered: s.Ledger.Delivered,
+		CaseRecord: k.s.CaseRecord,
+		Pending:    k.s.Ledger.Views(DeliveryPending), Failed: k.s.Ledger.Views(DeliveryFailed), Delivered: k.s.Ledger.Delivered,
 	}
 }

@@ -5,10 +5,9 @@
 package eval
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -154,27 +153,12 @@ func Percentile(ds []time.Duration, p float64) time.Duration {
 
 // LoadQueries reads a queries file: one JSON Query a line.
 func LoadQueries(r io.Reader) ([]Query, error) {
-	var qs []Query
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64*1024), 16<<20)
-	for n := 1; sc.Scan(); n++ {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue
-		}
-		var q Query
-		if err := json.Unmarshal(line, &q); err != nil {
-			return nil, fmt.Errorf("line %d: %w", n, err)
-		}
+	return kb.DecodeJSONL(r, "queries", func(q Query) error {
 		if q.Query == "" || len(q.Relevant) == 0 {
-			return nil, fmt.Errorf("line %d: query needs a query text and relevant ids", n)
+			return errors.New("query needs a query text and relevant ids")
 		}
-		qs = append(qs, q)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read queries: %w", err)
-	}
-	return qs, nil
+		return nil
+	})
 }
 
 // LoadQueriesFile is LoadQueries on the named file.
