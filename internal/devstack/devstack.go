@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bwmarrin/discordgo"
 	"github.com/gorilla/mux"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
@@ -274,11 +275,23 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 
 	in := ingress.New(cfg)
 	loops = append(loops, func(ctx context.Context) error { return in.Serve(ctx, ln) })
-	// Direct messages reach a bot only over the gateway, whichever way interactions come.
+	// Direct messages reach a bot only over the gateway, whichever way interactions come; the
+	// stack is ready once the gateway said READY, so no DM sent after Start is missed.
+	gatewayReady := make(chan struct{})
+	session.AddHandlerOnce(func(*discordgo.Session, *discordgo.Ready) { close(gatewayReady) })
 	loops = append(loops, func(ctx context.Context) error { return ingress.RunDiscordGateway(ctx, in, dcfg) })
 	s.run(runCtx, loops)
 	if err := s.waitReady(ctx); err != nil {
 		return nil, err
+	}
+	select {
+	case <-gatewayReady:
+	case <-s.done:
+		return nil, fmt.Errorf("discord gateway: %w", s.Err())
+	case <-time.After(30 * time.Second):
+		return nil, errors.New("the Discord gateway did not connect within 30 s")
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 	return s, nil
 }
