@@ -365,6 +365,9 @@ func (li *langIndex) search(ctx context.Context, q string, limit int, minConf fl
 		return nil, nil
 	}
 	req := bleve.NewSearchRequestOptions(bq, max(candidates, limit), 0, false)
+	// Equal scores are otherwise ordered by Bleve's internal document numbers, which depend on how
+	// the index was built; the article id makes the answer to a question the same every time.
+	req.SortBy([]string{"-_score", "_id"})
 	res, err := li.bleve.SearchInContext(ctx, req)
 	if err != nil {
 		return nil, err
