@@ -57,6 +57,22 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 	}
 }
 
+// waitTask waits for the waiting Flex task of caseID (any case when caseID is empty) and returns it.
+func waitTask(t *testing.T, tw *twilioemu.Server, caseID string) twilioemu.TaskView {
+	t.Helper()
+	var task twilioemu.TaskView
+	waitFor(t, 20*time.Second, "the Flex task", func() bool {
+		for _, tk := range tw.Tasks(twilioemu.TaskWaiting) {
+			if caseID == "" || tk.Attributes["case_id"] == caseID {
+				task = tk
+				return true
+			}
+		}
+		return false
+	})
+	return task
+}
+
 // botMessages returns what the bot sent a member (DMs and ephemeral replies), in order.
 func botMessages(emu *discordemu.Server, userID string) []discordemu.Record {
 	var out []discordemu.Record
@@ -164,16 +180,7 @@ func TestSupportJourney(t *testing.T) {
 	if !workflows.ValidCaseID(caseID) {
 		t.Fatalf("case id %q", caseID)
 	}
-	var task twilioemu.TaskView
-	waitFor(t, 20*time.Second, "the Flex task", func() bool {
-		for _, tk := range tw.Tasks(twilioemu.TaskWaiting) {
-			if tk.Attributes["case_id"] == caseID {
-				task = tk
-				return true
-			}
-		}
-		return false
-	})
+	task := waitTask(t, tw, caseID)
 
 	// The agent accepts → the member is told.
 	if _, err := tw.AcceptTask(task.SID, "Ana"); err != nil {

@@ -125,14 +125,7 @@ func TestRedeliveredAndForgedEventsHaveNoEffect(t *testing.T) {
 	if _, err := dc.SendDM(member.ID, "I want to talk to a human"); err != nil {
 		t.Fatal(err)
 	}
-	var task twilioemu.TaskView
-	waitFor(t, 20*time.Second, "the Flex task", func() bool {
-		tasks := tw.Tasks(twilioemu.TaskWaiting)
-		if len(tasks) == 1 {
-			task = tasks[0]
-		}
-		return len(tasks) == 1
-	})
+	task := waitTask(t, tw, "")
 	if _, err := tw.AcceptTask(task.SID, "Ana"); err != nil {
 		t.Fatal(err)
 	}
@@ -188,14 +181,7 @@ func TestWorkerStoppedMidConversation(t *testing.T) {
 	if _, err := dc.SendDM(member.ID, "상담원 연결해 주세요"); err != nil { // "please connect me to an agent"
 		t.Fatal(err)
 	}
-	var task twilioemu.TaskView
-	waitFor(t, 20*time.Second, "the Flex task", func() bool {
-		tasks := tw.Tasks(twilioemu.TaskWaiting)
-		if len(tasks) == 1 {
-			task = tasks[0]
-		}
-		return len(tasks) == 1
-	})
+	task := waitTask(t, tw, "")
 	if _, err := tw.AcceptTask(task.SID, "Ana"); err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -28,9 +29,9 @@ func (k *kbSettings) open(log *slog.Logger) (*kb.Store, error) {
 	store, err := kb.NewStore(src, log)
 	if err != nil {
 		if k.dir != "" {
-			return nil, errorf("knowledge base in KB_DIR=%s: %w", k.dir, err)
+			return nil, fmt.Errorf("knowledge base in KB_DIR=%s: %w", k.dir, err)
 		}
-		return nil, errorf("knowledge base: %w", err)
+		return nil, fmt.Errorf("knowledge base: %w", err)
 	}
 	log.Info("knowledge base loaded", "articles", store.Index().Len(), "dir", k.dir)
 	return store, nil

@@ -58,7 +58,5 @@ func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
-
 // discardLogger is for short-lived operator commands, whose output is their answer.
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
