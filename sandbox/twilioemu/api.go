@@ -20,6 +20,8 @@ type apiError struct {
 	Status  int
 	Code    int
 	Message string
+	// RetryAfter is the Retry-After of a 429 answer in seconds (0: 1).
+	RetryAfter int
 }
 
 func (e *apiError) Error() string {
@@ -50,8 +52,11 @@ func errClosed(sid string) *apiError {
 }
 
 func writeError(w http.ResponseWriter, e *apiError) {
-	if e.Status == http.StatusUnauthorized {
+	switch e.Status {
+	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Basic realm="Twilio API"`)
+	case http.StatusTooManyRequests:
+		w.Header().Set("Retry-After", strconv.Itoa(max(e.RetryAfter, 1)))
 	}
 	writeJSON(w, e.Status, e.body())
 }
@@ -73,6 +78,7 @@ type call struct {
 	form    url.Values        // POST form body, or the query for GET/DELETE
 	params  map[string]string // path parameters
 	pattern string
+	fault   *Fault // the fault that matched the request, if any
 }
 
 func (c *call) param(name string) string { return c.params[name] }
@@ -122,6 +128,9 @@ var routes = func() []route {
 		{host: HostFlex, method: http.MethodGet, pattern: "/v1/Interactions/{InteractionSid}/Channels", h: (*Server).listInteractionChannels},
 		{host: HostFlex, method: http.MethodGet, pattern: "/v1/Interactions/{InteractionSid}/Channels/{Sid}", h: (*Server).fetchInteractionChannel},
 		{host: HostFlex, method: http.MethodPost, pattern: "/v1/Interactions/{InteractionSid}/Channels/{Sid}", h: (*Server).updateInteractionChannel},
+		{host: HostFlex, method: http.MethodGet, pattern: "/v1/Interactions/{InteractionSid}/Channels/{ChannelSid}/Participants", h: (*Server).listChannelParticipants},
+		{host: HostFlex, method: http.MethodPost, pattern: "/v1/Interactions/{InteractionSid}/Channels/{ChannelSid}/Participants", h: (*Server).createChannelParticipant},
+		{host: HostFlex, method: http.MethodPost, pattern: "/v1/Interactions/{InteractionSid}/Channels/{ChannelSid}/Participants/{Sid}", h: (*Server).updateChannelParticipant},
 
 		{host: HostTaskRouter, method: http.MethodGet, pattern: "/v1/Workspaces/{Sid}", h: (*Server).fetchWorkspace},
 		{host: HostTaskRouter, method: http.MethodPost, pattern: "/v1/Workspaces/{Sid}", h: (*Server).updateWorkspace},
@@ -237,7 +246,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, host string) {
 		}
 	}
 
-	c := &call{r: r, host: host, params: params, pattern: rt.pattern}
+	c := &call{r: r, host: host, params: params, pattern: rt.pattern, fault: f}
 	if r.Method == http.MethodPost {
 		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "" && mt != "application/x-www-form-urlencoded" {
 			writeError(w, &apiError{Status: http.StatusUnsupportedMediaType, Code: 20415,

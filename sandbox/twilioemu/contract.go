@@ -70,14 +70,19 @@ func readContract(dir string) (*contract, error) {
 	return c, nil
 }
 
-// typeJSONFormFields gives the untyped Channel and Routing form fields of
-// the Interactions operations the type string: they carry JSON objects,
-// which the emulator decodes and checks itself. Without a type kin-openapi
-// cannot decode them at all.
+// typeJSONFormFields gives the untyped form fields of the Interactions
+// operations (Channel and Routing; MediaProperties and RoutingProperties of
+// channel participants) the type string: they carry JSON objects, which the
+// emulator decodes and checks itself. Without a type kin-openapi cannot
+// decode them at all.
 func typeJSONFormFields(doc *openapi3.T) error {
-	for _, p := range []struct{ path, method string }{
-		{"/v1/Interactions", http.MethodPost},
-		{"/v1/Interactions/{InteractionSid}/Channels/{Sid}", http.MethodPost},
+	for _, p := range []struct {
+		path, method string
+		fields       []string
+	}{
+		{"/v1/Interactions", http.MethodPost, []string{"Channel", "Routing"}},
+		{"/v1/Interactions/{InteractionSid}/Channels/{Sid}", http.MethodPost, []string{"Routing"}},
+		{"/v1/Interactions/{InteractionSid}/Channels/{ChannelSid}/Participants", http.MethodPost, []string{"MediaProperties", "RoutingProperties"}},
 	} {
 		item := doc.Paths.Value(p.path)
 		if item == nil || item.GetOperation(p.method) == nil {
@@ -91,10 +96,10 @@ func typeJSONFormFields(doc *openapi3.T) error {
 		if mt == nil || mt.Schema == nil || mt.Schema.Value == nil {
 			return fmt.Errorf("spec has no form schema for %s %s", p.method, p.path)
 		}
-		for _, field := range []string{"Channel", "Routing"} {
+		for _, field := range p.fields {
 			prop := mt.Schema.Value.Properties[field]
 			if prop == nil {
-				continue
+				return fmt.Errorf("spec has no form field %s for %s %s", field, p.method, p.path)
 			}
 			str := openapi3.NewStringSchema()
 			if prop.Value != nil {

@@ -32,7 +32,14 @@ func (s *Server) newControlMux() *http.ServeMux {
 	mux.HandleFunc("POST "+p+"/tasks/{sid}/messages", s.ctlAgentMessage)
 	mux.HandleFunc("POST "+p+"/tasks/{sid}/wrapup", s.ctlWrapUp)
 	mux.HandleFunc("POST "+p+"/tasks/{sid}/complete", s.ctlComplete)
+	mux.HandleFunc("POST "+p+"/tasks/{sid}/cancel", s.ctlCancel)
+	mux.HandleFunc("POST "+p+"/tasks/{sid}/timeout", s.ctlTimeout)
 	mux.HandleFunc("GET "+p+"/conversations/{ref}", s.ctlConversation)
+	mux.HandleFunc("DELETE "+p+"/conversations/{ref}", s.ctlLoseConversation)
+	mux.HandleFunc("GET "+p+"/clock", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"now": s.now()})
+	})
+	mux.HandleFunc("POST "+p+"/clock/advance", s.ctlAdvanceClock)
 	mux.HandleFunc("GET "+p+"/conversations/{ref}/messages", s.ctlMessages)
 	mux.HandleFunc("GET "+p+"/workspace", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Workspace())
@@ -167,6 +174,53 @@ func (s *Server) ctlComplete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, t)
+}
+
+func (s *Server) ctlCancel(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Reason string `json:"reason"`
+	}
+	if err := decodeBody(r, &in); err != nil {
+		ctlError(w, http.StatusBadRequest, err)
+		return
+	}
+	t, err := s.CancelTask(r.PathValue("sid"), in.Reason)
+	if err != nil {
+		ctlFail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, t)
+}
+
+func (s *Server) ctlTimeout(w http.ResponseWriter, r *http.Request) {
+	t, err := s.TimeoutTask(r.PathValue("sid"))
+	if err != nil {
+		ctlFail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, t)
+}
+
+func (s *Server) ctlLoseConversation(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.LoseConversation(r.PathValue("ref")); err != nil {
+		ctlFail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) ctlAdvanceClock(w http.ResponseWriter, r *http.Request) {
+	d, err := parseClockAdvance(r)
+	if err != nil {
+		ctlError(w, http.StatusBadRequest, err)
+		return
+	}
+	now, err := s.AdvanceClock(d)
+	if err != nil {
+		ctlError(w, http.StatusBadRequest, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"now": now})
 }
 
 func (s *Server) ctlConversation(w http.ResponseWriter, r *http.Request) {

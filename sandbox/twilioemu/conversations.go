@@ -26,12 +26,17 @@ func (s *Server) lookupConversation(ref string) *conversation {
 
 func (s *Server) conversationJSON(c *conversation) map[string]any {
 	u := conversationsBase + "/" + c.sid
+	// timers holds the dates the state timers come due, as the spec's
+	// examples show them; a closed conversation has none left.
 	timers := map[string]any{}
-	if c.timersInactive > 0 && c.state == stateActive {
-		timers["date_inactive"] = apiTime(c.updated.Add(c.timersInactive))
-	}
-	if c.timersClosed > 0 && c.state != stateClosed {
-		timers["date_closed"] = apiTime(c.updated.Add(c.timersClosed))
+	if c.state != stateClosed {
+		inactiveAt, closedAt := c.timerDates()
+		if !inactiveAt.IsZero() {
+			timers["date_inactive"] = apiTime(inactiveAt)
+		}
+		if !closedAt.IsZero() {
+			timers["date_closed"] = apiTime(closedAt)
+		}
 	}
 	return map[string]any{
 		"account_sid":           s.opts.AccountSID,
@@ -153,7 +158,8 @@ func formJSON(c *call, key, def string) (string, *apiError) {
 }
 
 // applyConversationFields applies the fields shared by create and update.
-func (s *Server) applyConversationFields(c *call, conv *conversation) *apiError {
+// It reports whether a state timer was set.
+func (s *Server) applyConversationFields(c *call, conv *conversation) (timersSet bool, e *apiError) {
 	if c.has("FriendlyName") {
 		conv.friendlyName = c.form.Get("FriendlyName")
 	}
@@ -162,7 +168,7 @@ func (s *Server) applyConversationFields(c *call, conv *conversation) *apiError 
 	}
 	attrs, e := formJSON(c, "Attributes", conv.attributes)
 	if e != nil {
-		return e
+		return false, e
 	}
 	conv.attributes = attrs
 	for _, t := range []struct {
@@ -178,11 +184,12 @@ func (s *Server) applyConversationFields(c *call, conv *conversation) *apiError 
 		}
 		d, err := parseISODuration(c.form.Get(t.key))
 		if err != nil || d < t.min {
-			return errInvalid("Invalid %s %q: an ISO 8601 duration of at least %s is required", t.key, c.form.Get(t.key), t.min)
+			return false, errInvalid("Invalid %s %q: an ISO 8601 duration of at least %s is required", t.key, c.form.Get(t.key), t.min)
 		}
 		*t.dst = d
+		timersSet = true
 	}
-	return nil
+	return timersSet, nil
 }
 
 func validState(st string) bool {
@@ -190,7 +197,7 @@ func validState(st string) bool {
 }
 
 func (s *Server) createConversation(c *call) (int, any) {
-	now := time.Now().UTC().Truncate(time.Second)
+	now := s.nowSec()
 	conv := &conversation{sid: newSID(prefixConversation), attributes: "{}", state: stateActive}
 	var e *apiError
 	if conv.created, e = formTime(c, "DateCreated", now); e != nil {
@@ -199,7 +206,8 @@ func (s *Server) createConversation(c *call) (int, any) {
 	if conv.updated, e = formTime(c, "DateUpdated", conv.created); e != nil {
 		return 0, e
 	}
-	if e := s.applyConversationFields(c, conv); e != nil {
+	conv.activity = conv.updated
+	if _, e := s.applyConversationFields(c, conv); e != nil {
 		return 0, e
 	}
 	if st := c.form.Get("State"); st != "" {
@@ -275,7 +283,8 @@ func (s *Server) updateConversation(c *call) (int, any) {
 		return 0, errClosed(conv.sid)
 	}
 	next := *conv
-	if e := s.applyConversationFields(c, &next); e != nil {
+	timersSet, e := s.applyConversationFields(c, &next)
+	if e != nil {
 		return 0, e
 	}
 	if st := c.form.Get("State"); st != "" {
@@ -298,15 +307,20 @@ func (s *Server) updateConversation(c *call) (int, any) {
 			next.uniqueName = name
 		}
 	}
-	var e *apiError
-	if next.updated, e = formTime(c, "DateUpdated", time.Now().UTC().Truncate(time.Second)); e != nil {
+	if next.updated, e = formTime(c, "DateUpdated", s.nowSec()); e != nil {
 		return 0, e
 	}
 	from := conv.state
+	if timersSet || (next.state == stateActive && from != stateActive) {
+		next.activity = s.now() // the timers start again
+	}
 	*conv = next
+	if conv.state == stateClosed {
+		s.endInteractionsOf(conv, "Conversation closed")
+	}
 	if c.webhookEnabled() {
 		if from != conv.state {
-			s.fireStateUpdated(conv, from, "", "API")
+			s.fireStateUpdated(conv, from, "", reasonAPI)
 		}
 		s.fireConversation(conv, "onConversationUpdated", "", s.conversationUpdatedParams(conv))
 	}
@@ -323,7 +337,7 @@ func (s *Server) deleteConversation(c *call) (int, any) {
 	}
 	if c.webhookEnabled() {
 		p := s.conversationUpdatedParams(conv)
-		p.Set("DateRemoved", hookTime(time.Now()))
+		p.Set("DateRemoved", hookTime(s.now()))
 		s.fireConversation(conv, "onConversationRemoved", "", p)
 	}
 	delete(s.conversations, conv.sid)
@@ -358,13 +372,19 @@ func (s *Server) fireStateUpdated(conv *conversation, from, sdkIdentity, reason 
 // closeConversation closes conv (if open) on behalf of Flex and fires
 // onConversationStateUpdated. The caller holds s.mu.
 func (s *Server) closeConversation(conv *conversation) {
+	s.closeConversationAt(conv, reasonAPI, s.now())
+}
+
+// closeConversationAt closes conv (if open) at the given time and fires
+// onConversationStateUpdated with reason. The caller holds s.mu.
+func (s *Server) closeConversationAt(conv *conversation, reason string, at time.Time) {
 	if conv == nil || conv.state == stateClosed {
 		return
 	}
 	from := conv.state
 	conv.state = stateClosed
-	conv.updated = time.Now().UTC().Truncate(time.Second)
-	s.fireStateUpdated(conv, from, "", "API")
+	conv.updated = at.UTC().Truncate(time.Second)
+	s.fireStateUpdated(conv, from, "", reason)
 	s.publishConversation(conv)
 }
 
@@ -423,7 +443,7 @@ func (s *Server) createParticipant(c *call) (int, any) {
 	if e != nil {
 		return 0, e
 	}
-	now := time.Now().UTC().Truncate(time.Second)
+	now := s.nowSec()
 	p := &participant{sid: newSID(prefixParticipant), identity: identity, attributes: attrs, roleSID: c.form.Get("RoleSid")}
 	if p.created, e = formTime(c, "DateCreated", now); e != nil {
 		return 0, e
@@ -504,7 +524,7 @@ func (s *Server) deleteParticipant(c *call) (int, any) {
 	conv.participants = slices.DeleteFunc(conv.participants, func(q *participant) bool { return q == p })
 	if c.webhookEnabled() {
 		v := s.participantParams(p)
-		now := hookTime(time.Now())
+		now := hookTime(s.now())
 		v.Set("DateUpdated", now)
 		v.Set("DateRemoved", now)
 		s.fireConversation(conv, "onParticipantRemoved", "", v)
@@ -551,7 +571,7 @@ func (s *Server) createWebhook(c *call) (int, any) {
 		}
 		w.replayAfter = &n
 	}
-	w.created = time.Now().UTC().Truncate(time.Second)
+	w.created = s.nowSec()
 	w.updated = w.created
 
 	s.mu.Lock()
@@ -628,8 +648,20 @@ func (s *Server) deleteWebhook(c *call) (int, any) {
 }
 
 // addMessage stores a message and fires onMessageAdded when fire is set.
-// The caller holds s.mu and has checked that conv is open.
+// A message restarts the conversation's state timers and reactivates it
+// when it is inactive (onConversationStateUpdated, Reason=EVENT, fired like
+// the message itself). The caller holds s.mu and has checked that conv is
+// open.
 func (s *Server) addMessage(conv *conversation, author, body, attrs string, created time.Time, fire bool, sdkIdentity string) *message {
+	conv.activity = s.now()
+	if conv.state == stateInactive {
+		conv.state = stateActive
+		conv.updated = s.nowSec()
+		if fire {
+			s.fireStateUpdated(conv, stateInactive, sdkIdentity, reasonEvent)
+		}
+		s.publishConversation(conv)
+	}
 	m := &message{
 		sid:        newSID(prefixMessage),
 		index:      conv.nextIndex,
@@ -673,7 +705,7 @@ func (s *Server) createMessage(c *call) (int, any) {
 	if e != nil {
 		return 0, e
 	}
-	created, e := formTime(c, "DateCreated", time.Now().UTC().Truncate(time.Second))
+	created, e := formTime(c, "DateCreated", s.nowSec())
 	if e != nil {
 		return 0, e
 	}

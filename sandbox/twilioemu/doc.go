@@ -48,11 +48,30 @@
 // X-Twilio-Webhook-Enabled: true, as on Twilio; actions of simulated agents
 // always fire them (Source=SDK).
 //
+// State timers: Timers.Inactive (at least PT1M) and Timers.Closed (at least
+// PT10M) are kept on create and update and shown as timers.date_inactive and
+// timers.date_closed. Both count from the conversation's last activity (its
+// creation, a message, setting a timer, reactivating it). When one comes due
+// the conversation goes inactive or closed and onConversationStateUpdated is
+// fired with Reason=TIMER; a closed conversation's interaction channel is
+// closed and its task canceled (waiting) or wrapped up (assigned), as Flex
+// does when it sees the conversation close. A message reactivates an
+// inactive conversation (Reason=EVENT, fired when the message is). Timers
+// read the emulator's clock: [Server.AdvanceClock] (or POST
+// /_emu/twilio/clock/advance) moves it and applies the timers at once.
+//
 // Flex Interactions: CreateInteraction with a chat channel whose
 // properties.media_channel_sid names a conversation creates the interaction
 // (KD), its channel (UO, status active) and a pending TaskRouter task (WT)
 // whose attributes are the routing attributes plus conversationSid,
 // flexInteractionSid, flexInteractionChannelSid and flexChannelInviteSid.
+// A [Fault] with ChannelStatus makes a new interaction's channel come out
+// failed (error_code and error_message set, no task) or in setup for its
+// first fetch. The channel's participants can be listed (the customer, then
+// each agent that accepted its task, with routing_properties task_sid,
+// worker_sid, reservation_sid), created (Type, MediaProperties) and, for
+// agents, updated: Status=wrapup wraps the task up, Status=closed completes
+// it; the agent leaves the conversation, which stays open (parked).
 // UpdateInteractionChannel with Status=closed closes the channel and the
 // conversation (onConversationStateUpdated, Reason=API) and, as the spec
 // says, moves an assigned task to wrapping (task.wrapup, reservation.wrapup);
@@ -65,7 +84,19 @@
 // task engine is driven by the control API: [Server.AcceptTask],
 // [Server.SendAgentMessage], [Server.WrapUpTask] and [Server.CompleteTask]
 // emit the event callbacks and conversation webhooks a Flex agent would
-// cause. The workspace's EventsFilter is respected.
+// cause; [Server.CancelTask] (task.canceled) and [Server.TimeoutTask]
+// (workflow.timeout, then task.canceled with TaskCanceledReason "Workflow
+// Timeout") end a waiting task without an agent and leave the conversation
+// open, as Flex does. The workspace's EventsFilter is respected. A
+// simulated agent is a worker whose friendly name is a login derived from
+// the agent's name ("Alice Agent" → "alice.agent@flex.example"), sent as
+// WorkerName, while WorkerAttributes carry the name itself as full_name.
+//
+// [Server.LoseConversation] makes Flex lose a conversation with its
+// interaction and task, silently: no webhook, and 404/20404 for every later
+// REST call on them.
+//
+// Every injected 429 carries Retry-After (Fault.RetryAfter, default 1 s).
 //
 // # Webhooks
 //
@@ -75,9 +106,14 @@
 // I-Twilio-Idempotency-Token (the same on every attempt) and, for
 // Conversations events, RetryCount. A delivery that gets a non-2xx answer,
 // a transport error or no answer within the timeout is re-sent with
-// exponential backoff up to [RetryPolicy].MaxAttempts. Deliveries that belong
-// to one conversation (its webhooks and its task's callbacks) are made one at
-// a time in the order the events happened. [Server.Deliveries] reports them.
+// exponential backoff up to [RetryPolicy].MaxAttempts. A configured URL may
+// carry Twilio's connection overrides as a fragment
+// ("#ct=1000&rt=4000&rc=5&rp=all"): the fragment is stripped before sending
+// and signing, rc sets the number of retries and rp which failures (4xx,
+// 5xx, ct, rt, all; default ct,rt) are retried; see the overrides.go
+// comment for the details. Deliveries that belong to one conversation (its
+// webhooks and its task's callbacks) are made one at a time in the order
+// the events happened. [Server.Deliveries] reports them.
 //
 // # Contract validation
 //
@@ -114,8 +150,13 @@
 //	POST   /_emu/twilio/tasks/{sid}/messages  {"body": "Hi"}     → 201 MessageView
 //	POST   /_emu/twilio/tasks/{sid}/wrapup             → TaskView
 //	POST   /_emu/twilio/tasks/{sid}/complete           → TaskView
+//	POST   /_emu/twilio/tasks/{sid}/cancel    {"reason": "..."}  → TaskView
+//	POST   /_emu/twilio/tasks/{sid}/timeout            → TaskView
 //	GET    /_emu/twilio/conversations/{sid or unique name}          → ConversationView
+//	DELETE /_emu/twilio/conversations/{sid or unique name}          → 204 (lost, no webhook)
 //	GET    /_emu/twilio/conversations/{sid or unique name}/messages → {"messages": [MessageView]}
+//	GET    /_emu/twilio/clock                          → {"now": time}
+//	POST   /_emu/twilio/clock/advance  {"seconds": 60} or {"duration": "PT1H"} → {"now": time}
 //	GET    /_emu/twilio/workspace                      → WorkspaceView
 //	GET    /_emu/twilio/faults                         → {"faults": [FaultStatus]}
 //	POST   /_emu/twilio/faults                Fault    → 201 {"id": "F1"}

@@ -97,8 +97,16 @@ func TestAgentFlowCallbacksInOrder(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.Form.Get("TaskAttributes")), &attrs); err != nil || attrs["conversationSid"] != f.ch {
 		t.Errorf("TaskAttributes = %s (%v)", r.Form.Get("TaskAttributes"), err)
 	}
+	// WorkerName is the worker's friendly name, a login; the display name is full_name.
+	var worker map[string]any
+	if err := json.Unmarshal([]byte(r.Form.Get("WorkerAttributes")), &worker); err != nil || worker["full_name"] != "Alice Agent" {
+		t.Errorf("WorkerAttributes = %s (%v), want full_name Alice Agent", r.Form.Get("WorkerAttributes"), err)
+	}
+	if accepted.WorkerName != "Alice Agent" || accepted.WorkerFriendlyName != "alice.agent@flex.example" {
+		t.Errorf("accepted worker %q / %q", accepted.WorkerName, accepted.WorkerFriendlyName)
+	}
 	for k, want := range map[string]string{
-		"WorkerName": "Alice Agent", "TaskSid": f.task, "ReservationSid": accepted.ReservationSID,
+		"WorkerName": "alice.agent@flex.example", "TaskSid": f.task, "ReservationSid": accepted.ReservationSID,
 		"WorkerSid": accepted.WorkerSID, "WorkspaceSid": testWorkspaceSID, "ResourceType": "Reservation",
 	} {
 		if got := r.Form.Get(k); got != want {

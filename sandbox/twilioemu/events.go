@@ -28,6 +28,10 @@ const (
 	// EventViolation: a request or response broke the API contract
 	// (Event.Violation).
 	EventViolation EventType = "violation"
+	// EventConversationLost: Flex lost a conversation with its interaction
+	// and task ([Server.LoseConversation]); nothing was told to anyone.
+	// One event per task removed (Event.TaskSID), or one without a task.
+	EventConversationLost EventType = "conversation.lost"
 )
 
 // Event is a change inside the emulator, for tests and the sandbox page.
@@ -87,7 +91,12 @@ type TaskView struct {
 	ChannelSID      string         `json:"channel_sid"`
 	ReservationSID  string         `json:"reservation_sid,omitempty"`
 	WorkerSID       string         `json:"worker_sid,omitempty"`
-	WorkerName      string         `json:"worker_name,omitempty"`
+	// WorkerName is the accepting agent's display name (the worker's
+	// full_name attribute, the name given to AcceptTask).
+	WorkerName string `json:"worker_name,omitempty"`
+	// WorkerFriendlyName is the worker's friendly name, a login such as
+	// "ana@flex.example": what TaskRouter events carry as WorkerName.
+	WorkerFriendlyName string `json:"worker_friendly_name,omitempty"`
 	// AgentIdentity is the accepting agent's chat identity (the Author of
 	// the agent's messages).
 	AgentIdentity     string    `json:"agent_identity,omitempty"`
@@ -303,6 +312,7 @@ func (s *Server) taskView(t *task) TaskView {
 	_ = json.Unmarshal([]byte(t.attributes), &v.Attributes)
 	if t.worker != nil {
 		v.WorkerSID, v.WorkerName, v.AgentIdentity = t.worker.sid, t.worker.name, t.worker.identity
+		v.WorkerFriendlyName = t.worker.friendlyName
 	}
 	if conv := s.conversations[t.conversationSID]; conv != nil {
 		v.ConversationState = conv.state

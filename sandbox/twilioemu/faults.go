@@ -40,6 +40,17 @@ type Fault struct {
 	// Latency delays the answer (before the operation unless After).
 	// Latency is written as latency_ms (milliseconds) in JSON.
 	Latency time.Duration `json:"-"`
+	// RetryAfter is the Retry-After header (in seconds) of a 429 answer;
+	// zero sends "1".
+	RetryAfter int `json:"retry_after,omitempty"`
+	// ChannelStatus makes the next interactions created (POST
+	// flex-api /v1/Interactions; Host, Method and Path are implied) answer
+	// 200 but come out with this interaction channel status instead of
+	// active: "failed" (the channel never works: it reports error_code,
+	// Code or 45361, and error_message, Message or a standard one, and no
+	// task is routed) or "setup" (the first fetch of the channel still
+	// sees setup, later ones active). Status must be zero.
+	ChannelStatus string `json:"channel_status,omitempty"`
 }
 
 // faultJSON is Fault's JSON form, with the latency in milliseconds.
@@ -80,8 +91,20 @@ func (f *Fault) validate() error {
 	if f.Status != 0 && (f.Status < 400 || f.Status > 599) {
 		return fmt.Errorf("fault status %d is not a 4xx or 5xx", f.Status)
 	}
-	if f.Status == 0 && f.Latency <= 0 {
-		return errors.New("fault needs a status, a latency or both")
+	switch f.ChannelStatus {
+	case "":
+	case channelFailed, channelSetup:
+		if f.Status != 0 {
+			return errors.New("a channel status fault cannot have an HTTP status")
+		}
+	default:
+		return fmt.Errorf("fault channel status %q is not failed or setup", f.ChannelStatus)
+	}
+	if f.Status == 0 && f.Latency <= 0 && f.ChannelStatus == "" {
+		return errors.New("fault needs a status, a latency, a channel status or a combination")
+	}
+	if f.RetryAfter < 0 {
+		return errors.New("fault retry_after is negative")
 	}
 	if f.Latency < 0 {
 		return errors.New("fault latency is negative")
@@ -90,7 +113,7 @@ func (f *Fault) validate() error {
 }
 
 func (f *Fault) apiError() *apiError {
-	e := &apiError{Status: f.Status, Code: f.Code, Message: f.Message}
+	e := &apiError{Status: f.Status, Code: f.Code, Message: f.Message, RetryAfter: f.RetryAfter}
 	if e.Code == 0 {
 		switch f.Status {
 		case http.StatusTooManyRequests:
@@ -118,6 +141,9 @@ func (f *Fault) apiError() *apiError {
 }
 
 func (f *Fault) matches(host, method, path string) bool {
+	if f.ChannelStatus != "" && (host != HostFlex || method != http.MethodPost || path != "/v1/Interactions") {
+		return false
+	}
 	if f.Host != "" {
 		h := strings.ToLower(f.Host)
 		if !strings.Contains(h, ".") {

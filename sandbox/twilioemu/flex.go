@@ -5,17 +5,24 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"time"
+	"slices"
 )
 
 const interactionsBase = "https://" + HostFlex + "/v1/Interactions"
 
 // Interaction channel statuses.
 const (
+	channelSetup    = "setup"
 	channelActive   = "active"
+	channelFailed   = "failed"
 	channelClosed   = "closed"
 	channelInactive = "inactive"
 )
+
+// defaultChannelErrorCode is the error_code of a channel failed by a fault
+// without a Code: 45361, Flex's "Failed to add Participant. Downstream
+// error".
+const defaultChannelErrorCode = 45361
 
 var channelTypes = map[string]bool{
 	"voice": true, "sms": true, "email": true, "web": true,
@@ -125,7 +132,7 @@ func (s *Server) createInteraction(c *call) (int, any) {
 		return 0, &apiError{Status: http.StatusBadRequest, Code: 45354,
 			Message: fmt.Sprintf("Cannot create a channel for closed conversation %s", mediaSID)}
 	}
-	now := time.Now().UTC().Truncate(time.Second)
+	now := s.nowSec()
 	in := &interaction{
 		sid:             newSID(prefixInteraction),
 		channelSID:      newSID(prefixChannel),
@@ -156,6 +163,31 @@ func (s *Server) createInteraction(c *call) (int, any) {
 	if err != nil {
 		return 0, errInvalid("Invalid Routing.properties.attributes: %v", err)
 	}
+	if f := c.fault; f != nil && f.ChannelStatus == channelFailed {
+		// Creating an interaction is asynchronous: the 200 only says the
+		// request was accepted. This channel's set-up failed; no task is
+		// routed and the conversation is left as it was.
+		in.channelStatus = channelFailed
+		in.channelErrorCode = f.Code
+		if in.channelErrorCode == 0 {
+			in.channelErrorCode = defaultChannelErrorCode
+		}
+		in.channelErrorMessage = f.Message
+		if in.channelErrorMessage == "" {
+			in.channelErrorMessage = "Failed to add Participant. Downstream error"
+		}
+		s.interactions[in.sid] = in
+		s.log.Info("interaction channel failed (injected)", "interaction", in.sid, "channel", in.channelSID)
+		return http.StatusOK, s.interactionJSON(in)
+	}
+	if f := c.fault; f != nil && f.ChannelStatus == channelSetup {
+		in.setupFetches = 1
+	}
+	in.participants = append(in.participants, &channelParticipant{
+		sid:        newSID(prefixChannelPart),
+		typ:        "customer",
+		mediaProps: map[string]any{"conversation_sid": conv.sid},
+	})
 	t := &task{
 		sid:               newSID(prefixTask),
 		status:            taskPending,
@@ -198,8 +230,8 @@ func (s *Server) taskRoutingProps(t *task) map[string]any {
 		"priority":                 t.priority,
 		"timeout":                  t.timeout,
 		"reason":                   t.reason,
-		"age":                      int(time.Since(t.created).Seconds()),
-		"age_in_queue":             int(time.Since(t.created).Seconds()),
+		"age":                      int(s.now().Sub(t.created).Seconds()),
+		"age_in_queue":             int(s.now().Sub(t.created).Seconds()),
 		"assignmentCounter":        0,
 		"date_created":             t.created.Unix(),
 		"date_updated":             t.updated.Unix(),
@@ -233,15 +265,28 @@ func (s *Server) interactionJSON(in *interaction) map[string]any {
 	}
 }
 
-func (s *Server) channelJSON(in *interaction) map[string]any {
+// channelJSON renders the interaction channel. fetched counts the request
+// as a fetch: a channel still in set-up becomes active after it.
+func (s *Server) channelJSON(in *interaction, fetched bool) map[string]any {
 	u := interactionsBase + "/" + in.sid + "/Channels/" + in.channelSID
+	status := in.channelStatus
+	if in.setupFetches > 0 && status == channelActive {
+		status = channelSetup
+		if fetched {
+			in.setupFetches--
+		}
+	}
+	var errCode, errMessage any
+	if in.channelErrorCode != 0 {
+		errCode, errMessage = in.channelErrorCode, in.channelErrorMessage
+	}
 	return map[string]any{
 		"sid":             in.channelSID,
 		"interaction_sid": in.sid,
 		"type":            in.channelType,
-		"status":          in.channelStatus,
-		"error_code":      nil,
-		"error_message":   nil,
+		"status":          status,
+		"error_code":      errCode,
+		"error_message":   errMessage,
 		"url":             u,
 		"links": map[string]any{
 			"participants": u + "/Participants",
@@ -275,7 +320,7 @@ func (s *Server) listInteractionChannels(c *call) (int, any) {
 	lo, hi := pg.bounds(1)
 	items := make([]any, 0, 1)
 	if lo < hi {
-		items = append(items, s.channelJSON(in))
+		items = append(items, s.channelJSON(in, true))
 	}
 	return http.StatusOK, map[string]any{
 		"channels": items,
@@ -299,7 +344,7 @@ func (s *Server) fetchInteractionChannel(c *call) (int, any) {
 	if e != nil {
 		return 0, e
 	}
-	return http.StatusOK, s.channelJSON(in)
+	return http.StatusOK, s.channelJSON(in, true)
 }
 
 func (s *Server) updateInteractionChannel(c *call) (int, any) {
@@ -326,8 +371,13 @@ func (s *Server) updateInteractionChannel(c *call) (int, any) {
 		return 0, e
 	}
 	if in.channelStatus == status || in.channelStatus == channelClosed {
-		return http.StatusOK, s.channelJSON(in) // already there
+		return http.StatusOK, s.channelJSON(in, false) // already there
 	}
+	if in.channelStatus == channelFailed {
+		return 0, &apiError{Status: http.StatusBadRequest, Code: 20001,
+			Message: fmt.Sprintf("Interaction channel %s failed; its status cannot be changed", in.channelSID)}
+	}
+	in.setupFetches = 0
 	in.channelStatus = status
 	if t := s.tasks[in.taskSID]; t != nil {
 		const reason = "Interaction channel closed"
@@ -343,5 +393,152 @@ func (s *Server) updateInteractionChannel(c *call) (int, any) {
 	if status == channelClosed {
 		s.closeConversation(s.conversations[in.conversationSID])
 	}
-	return http.StatusOK, s.channelJSON(in)
+	return http.StatusOK, s.channelJSON(in, false)
+}
+
+// Interaction channel participant types and statuses (spec enums).
+var participantTypes = map[string]bool{
+	"supervisor": true, "customer": true, "external": true, "agent": true, "unknown": true,
+}
+
+const (
+	participantWrapup = "wrapup"
+	participantClosed = "closed"
+)
+
+// channelParticipantJSON renders an interaction channel participant.
+func (s *Server) channelParticipantJSON(in *interaction, p *channelParticipant) map[string]any {
+	var routing any
+	if p.routingProps != nil {
+		routing = p.routingProps
+	}
+	return map[string]any{
+		"sid":                p.sid,
+		"type":               p.typ,
+		"interaction_sid":    in.sid,
+		"channel_sid":        in.channelSID,
+		"routing_properties": routing,
+		"url":                interactionsBase + "/" + in.sid + "/Channels/" + in.channelSID + "/Participants/" + p.sid,
+	}
+}
+
+// participantChannel resolves the InteractionSid and ChannelSid path
+// parameters of the participant routes.
+func (s *Server) participantChannel(c *call) (*interaction, *apiError) {
+	in := s.interactions[c.param("InteractionSid")]
+	if in == nil || in.channelSID != c.param("ChannelSid") {
+		return nil, errNotFound(c.path())
+	}
+	return in, nil
+}
+
+func (s *Server) listChannelParticipants(c *call) (int, any) {
+	pg, e := readPage(c, 1000)
+	if e != nil {
+		return 0, e
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in, e := s.participantChannel(c)
+	if e != nil {
+		return 0, e
+	}
+	lo, hi := pg.bounds(len(in.participants))
+	items := make([]any, 0, hi-lo)
+	for _, p := range in.participants[lo:hi] {
+		items = append(items, s.channelParticipantJSON(in, p))
+	}
+	base := interactionsBase + "/" + in.sid + "/Channels/" + in.channelSID + "/Participants"
+	return http.StatusOK, map[string]any{
+		"participants": items,
+		"meta":         pg.meta(base, "participants", len(in.participants), nil),
+	}
+}
+
+// createChannelParticipant adds a participant record to the channel (Type,
+// MediaProperties, optional RoutingProperties). The emulator keeps the
+// record and lists it; it does not add anyone to the conversation.
+func (s *Server) createChannelParticipant(c *call) (int, any) {
+	typ := c.form.Get("Type")
+	if !participantTypes[typ] {
+		return 0, errInvalid("Invalid Type %q: supervisor, customer, external, agent or unknown expected", typ)
+	}
+	media, e := s.jsonObjectField(c, "MediaProperties", true)
+	if e != nil {
+		return 0, e
+	}
+	routing, e := s.jsonObjectField(c, "RoutingProperties", false)
+	if e != nil {
+		return 0, e
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in, e := s.participantChannel(c)
+	if e != nil {
+		return 0, e
+	}
+	if in.channelStatus == channelClosed || in.channelStatus == channelFailed {
+		return 0, &apiError{Status: http.StatusBadRequest, Code: 20001,
+			Message: fmt.Sprintf("Interaction channel %s is %s", in.channelSID, in.channelStatus)}
+	}
+	p := &channelParticipant{sid: newSID(prefixChannelPart), typ: typ, mediaProps: media, routingProps: routing}
+	in.participants = append(in.participants, p)
+	return http.StatusOK, s.channelParticipantJSON(in, p)
+}
+
+// updateChannelParticipant sets an agent participant's Status: wrapup moves
+// the agent's task to wrapping (task.wrapup, reservation.wrapup), closed
+// completes it (task.completed, reservation.completed). Either way the agent
+// leaves the conversation (onParticipantRemoved) while the customer, the
+// conversation and the channel stay: the interaction is parked, as Flex
+// does. Only agents can be updated; the same status again is a no-op.
+func (s *Server) updateChannelParticipant(c *call) (int, any) {
+	status := c.form.Get("Status")
+	if status != participantWrapup && status != participantClosed {
+		return 0, errInvalid("Invalid Status %q: closed or wrapup expected", status)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in, e := s.participantChannel(c)
+	if e != nil {
+		return 0, e
+	}
+	var p *channelParticipant
+	for _, x := range in.participants {
+		if x.sid == c.param("Sid") {
+			p = x
+		}
+	}
+	if p == nil {
+		return 0, errNotFound(c.path())
+	}
+	if p.typ != "agent" {
+		return 0, errInvalid("Participant %s is a %s; only agents can be updated", p.sid, p.typ)
+	}
+	if p.status == status || p.status == participantClosed {
+		return http.StatusOK, s.channelParticipantJSON(in, p)
+	}
+	p.status = status
+	if t := s.tasks[p.taskSID]; t != nil {
+		switch {
+		case status == participantWrapup && t.status == taskAssigned:
+			s.setTaskStatus(t, taskWrapping, "Agent participant wrapped up")
+		case status == participantClosed && (t.status == taskAssigned || t.status == taskWrapping):
+			s.setTaskStatus(t, taskCompleted, "Agent participant closed")
+		}
+	}
+	if conv := s.conversations[in.conversationSID]; conv != nil {
+		if w := s.workers[p.worker]; w != nil {
+			if cp := participantByIdentity(conv, w.identity); cp != nil {
+				conv.participants = slices.DeleteFunc(conv.participants, func(q *participant) bool { return q == cp })
+				v := s.participantParams(cp)
+				now := hookTime(s.now())
+				v.Set("DateUpdated", now)
+				v.Set("DateRemoved", now)
+				s.fireConversation(conv, "onParticipantRemoved", "", v)
+				s.publishConversation(conv)
+			}
+		}
+	}
+	return http.StatusOK, s.channelParticipantJSON(in, p)
 }

@@ -11,12 +11,20 @@ const (
 	stateClosed   = "closed"
 )
 
+// Reasons of onConversationStateUpdated.
+const (
+	reasonAPI   = "API"   // a REST call or a Flex action changed the state
+	reasonTimer = "TIMER" // a state timer came due
+	reasonEvent = "EVENT" // a new message reactivated an inactive conversation
+)
+
 type conversation struct {
 	sid, uniqueName, friendlyName string
 	attributes, state             string
 	messagingServiceSID           string
 	timersInactive, timersClosed  time.Duration
 	created, updated              time.Time
+	activity                      time.Time // state timers count from here
 	participants                  []*participant
 	webhooks                      []*scopedWebhook
 	messages                      []*message
@@ -61,9 +69,22 @@ type interaction struct {
 	initiatedBy                string
 	channelProps               map[string]any
 	channelStatus              string
+	channelErrorCode           int    // set when the channel failed
+	channelErrorMessage        string // likewise
+	setupFetches               int    // fetches that still see the channel in setup
 	conversationSID, taskSID   string
 	contextSID, webhookTTID    string
+	participants               []*channelParticipant
 	created                    time.Time
+}
+
+// channelParticipant is an interaction channel participant (UT...).
+type channelParticipant struct {
+	sid, typ        string
+	mediaProps      map[string]any
+	routingProps    map[string]any // nil: null
+	status          string         // "" (in the channel), "wrapup" or "closed"
+	taskSID, worker string         // agents: the task and the worker they accepted it as
 }
 
 // TaskRouter assignment statuses.
@@ -89,7 +110,11 @@ type task struct {
 }
 
 type worker struct {
-	sid, name, identity, attributes string
+	sid          string
+	name         string // the display name: the full_name attribute
+	friendlyName string // the worker's friendly name: a login (WorkerName)
+	identity     string // the chat identity
+	attributes   string
 }
 
 type workspace struct {

@@ -48,6 +48,11 @@ type Options struct {
 	// WebhookClient sends webhooks and event callbacks; nil means a plain
 	// http.Client (per-attempt timeouts come from Retry.Timeout).
 	WebhookClient *http.Client
+
+	// TimerInterval is how often conversation state timers (Timers.Inactive,
+	// Timers.Closed) are checked against the clock; zero means one second.
+	// [Server.AdvanceClock] checks them at once.
+	TimerInterval time.Duration
 }
 
 // RetryPolicy says how webhooks and event callbacks are re-sent.

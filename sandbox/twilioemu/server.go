@@ -52,6 +52,9 @@ type Server struct {
 	violations    []string
 	checked       int // violations already reported by CheckViolations
 
+	clockMu     sync.Mutex
+	clockOffset time.Duration // added to the wall clock by AdvanceClock
+
 	lifeMu   sync.Mutex
 	srv      *http.Server
 	baseURL  string
@@ -90,7 +93,7 @@ func New(opts Options) (*Server, error) {
 		workers:        make(map[string]*worker),
 		closing:        make(chan struct{}),
 	}
-	now := time.Now().UTC()
+	now := s.now()
 	s.workspace = workspace{
 		sid:              opts.WorkspaceSID,
 		friendlyName:     "Flex Task Assignment",
@@ -114,6 +117,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s.control = s.newControlMux()
 	s.hooks = newDeliverer(client, opts.AuthToken, opts.Retry, s.log, s.deliveryUpdated)
+	go s.runTimers(opts.TimerInterval)
 	return s, nil
 }
 

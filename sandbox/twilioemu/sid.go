@@ -14,6 +14,7 @@ const (
 	prefixMessage      = "IM"
 	prefixInteraction  = "KD"
 	prefixChannel      = "UO"
+	prefixChannelPart  = "UT"
 	prefixInvite       = "KG"
 	prefixTask         = "WT"
 	prefixReservation  = "WR"

@@ -1,13 +1,15 @@
 package twilioemu
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
-	"time"
+	"unicode"
 )
 
 const (
@@ -95,7 +97,7 @@ func (s *Server) updateWorkspace(c *call) (int, any) {
 		}
 		next.queueOrder = v
 	}
-	next.updated = time.Now().UTC().Truncate(time.Second)
+	next.updated = s.nowSec()
 	*ws = next
 	s.log.Info("workspace updated", "event_callback_url", ws.eventCallbackURL, "events_filter", ws.eventsFilter)
 	return http.StatusOK, s.workspaceJSON()
@@ -105,7 +107,7 @@ func (s *Server) taskJSON(t *task) map[string]any {
 	u := workspacesBase + "/" + s.workspace.sid + "/Tasks/" + t.sid
 	return map[string]any{
 		"account_sid":              s.opts.AccountSID,
-		"age":                      int(time.Since(t.created).Seconds()),
+		"age":                      int(s.now().Sub(t.created).Seconds()),
 		"assignment_status":        t.status,
 		"attributes":               t.attributes,
 		"addons":                   "{}",
@@ -171,7 +173,7 @@ func (s *Server) updateTask(c *call) (int, any) {
 			return 0, errInvalid("Invalid Attributes: must be valid JSON")
 		}
 		t.attributes = attrs
-		t.updated = time.Now().UTC().Truncate(time.Second)
+		t.updated = s.nowSec()
 	}
 	if c.has("Priority") {
 		n, err := strconv.Atoi(c.form.Get("Priority"))
@@ -201,7 +203,7 @@ func (s *Server) updateTask(c *call) (int, any) {
 func (s *Server) setTaskStatus(t *task, status, reason string) {
 	t.status = status
 	t.reason = reason
-	t.updated = time.Now().UTC().Truncate(time.Second)
+	t.updated = s.nowSec()
 	switch status {
 	case taskCanceled:
 		s.fireTaskRouter(t, "task.canceled", fmt.Sprintf("Task %s canceled: %s", t.sid, reason))
@@ -290,10 +292,43 @@ func agentIdentity(name string) string {
 	}, name)
 }
 
+// workerLogin derives a simulated agent's worker friendly name from its
+// display name. In Flex the friendly name is usually the agent's login (an
+// email address with SSO), not the name customers see: that one is the
+// full_name attribute. "Alice Agent" becomes "alice.agent@flex.example"; a
+// name that already looks like a login is kept.
+func workerLogin(name string) string {
+	if strings.Contains(name, "@") {
+		return name
+	}
+	var b strings.Builder
+	dot := false
+	for _, r := range strings.ToLower(name) {
+		switch {
+		case unicode.IsLetter(r), unicode.IsDigit(r):
+			if dot && b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			dot = false
+			b.WriteRune(r)
+		default:
+			dot = true
+		}
+	}
+	if b.Len() == 0 {
+		b.WriteString("agent")
+	}
+	return b.String() + "@flex.example"
+}
+
 // AcceptTask lets the agent agentName accept a waiting task: it creates the
-// worker if needed, fires reservation.created and reservation.accepted
-// (WorkerName = agentName), adds the agent to the conversation as a
-// participant (onParticipantAdded) and returns the task, now assigned.
+// worker if needed (friendly name a login derived from agentName, see
+// [TaskView].WorkerFriendlyName; full_name attribute agentName), fires
+// reservation.created and reservation.accepted (WorkerName = the friendly
+// name, WorkerAttributes with full_name), adds the agent to the
+// conversation as a participant (onParticipantAdded) and to the interaction
+// channel (an agent channel participant), and returns the task, now
+// assigned.
 func (s *Server) AcceptTask(taskSID, agentName string) (TaskView, error) {
 	agentName = strings.TrimSpace(agentName)
 	if agentName == "" {
@@ -315,24 +350,46 @@ func (s *Server) AcceptTask(taskSID, agentName string) (TaskView, error) {
 	w := s.workers[agentName]
 	if w == nil {
 		identity := agentIdentity(agentName)
+		attrs, err := json.Marshal(map[string]any{
+			"full_name":   agentName,
+			"contact_uri": "client:" + identity,
+			"email":       workerLogin(agentName),
+			"routing":     map[string]any{"skills": []string{}, "levels": map[string]any{}},
+		})
+		if err != nil {
+			return TaskView{}, fmt.Errorf("accept task %s: encode worker attributes: %w", t.sid, err)
+		}
 		w = &worker{
-			sid:        newSID(prefixWorker),
-			name:       agentName,
-			identity:   identity,
-			attributes: fmt.Sprintf(`{"full_name":%q,"contact_uri":%q,"routing":{"skills":[],"levels":{}}}`, agentName, "client:"+identity),
+			sid:          newSID(prefixWorker),
+			name:         agentName,
+			friendlyName: workerLogin(agentName),
+			identity:     identity,
+			attributes:   string(attrs),
 		}
 		s.workers[agentName] = w
 	}
 	t.worker = w
 	t.reservationSID = newSID(prefixReservation)
 	t.status = taskAssigned
-	t.updated = time.Now().UTC().Truncate(time.Second)
+	t.updated = s.nowSec()
 	s.fireTaskRouter(t, "reservation.created", fmt.Sprintf("Reservation %s created for Worker %s", t.reservationSID, w.sid))
 	s.fireTaskRouter(t, "reservation.accepted", fmt.Sprintf("Reservation %s accepted by Worker %s", t.reservationSID, w.sid))
+	if in := s.interactions[t.interactionSID]; in != nil {
+		in.participants = append(in.participants, &channelParticipant{
+			sid:        newSID(prefixChannelPart),
+			typ:        "agent",
+			mediaProps: map[string]any{"identity": w.identity},
+			routingProps: map[string]any{
+				"task_sid": t.sid, "worker_sid": w.sid, "reservation_sid": t.reservationSID,
+			},
+			taskSID: t.sid,
+			worker:  w.name,
+		})
+	}
 
 	p := participantByIdentity(conv, w.identity)
 	if p == nil {
-		now := time.Now().UTC().Truncate(time.Second)
+		now := s.nowSec()
 		p = &participant{
 			sid:        newSID(prefixParticipant),
 			identity:   w.identity,
@@ -368,7 +425,7 @@ func (s *Server) SendAgentMessage(taskSID, body string) (MessageView, error) {
 	if conv == nil || conv.state == stateClosed {
 		return MessageView{}, fmt.Errorf("agent message on task %s: %w", t.sid, ErrConversationClosed)
 	}
-	m := s.addMessage(conv, t.worker.identity, body, "{}", time.Now().UTC(), true, t.worker.identity)
+	m := s.addMessage(conv, t.worker.identity, body, "{}", s.now(), true, t.worker.identity)
 	return s.messageView(conv, m), nil
 }
 
@@ -461,4 +518,90 @@ func (s *Server) Workspace() WorkspaceView {
 		EventCallbackURL: s.workspace.eventCallbackURL,
 		EventsFilter:     s.workspace.eventsFilter,
 	}
+}
+
+// CancelTask ends a task no agent has accepted (pending or reserved) as
+// TaskRouter does when it is canceled: the task becomes canceled with
+// reason (a default when empty) and task.canceled is fired with
+// TaskCanceledReason. As on Flex, the interaction channel and the
+// conversation are left as they are: closing them is the integration's job.
+func (s *Server) CancelTask(taskSID, reason string) (TaskView, error) {
+	if reason == "" {
+		reason = "Task canceled"
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, err := s.lookupTask(taskSID)
+	if err != nil {
+		return TaskView{}, fmt.Errorf("cancel: %w", err)
+	}
+	if t.status != taskPending {
+		return TaskView{}, fmt.Errorf("cancel task %s (%s): %w", t.sid, t.status, ErrTaskState)
+	}
+	s.setTaskStatus(t, taskCanceled, reason)
+	return s.taskView(t), nil
+}
+
+// workflowTimeoutReason is the TaskCanceledReason of a task that timed out
+// of its workflow.
+const workflowTimeoutReason = "Workflow Timeout"
+
+// TimeoutTask lets a task no agent has accepted (pending or reserved) time
+// out of its workflow: workflow.timeout is fired, then the task is canceled
+// (task.canceled, TaskCanceledReason "Workflow Timeout"). The interaction
+// channel and the conversation are left as they are.
+func (s *Server) TimeoutTask(taskSID string) (TaskView, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, err := s.lookupTask(taskSID)
+	if err != nil {
+		return TaskView{}, fmt.Errorf("time out: %w", err)
+	}
+	if t.status != taskPending {
+		return TaskView{}, fmt.Errorf("time out task %s (%s): %w", t.sid, t.status, ErrTaskState)
+	}
+	t.reason = workflowTimeoutReason
+	s.fireTaskRouter(t, "workflow.timeout", fmt.Sprintf("Task %s timed out of Workflow %s", t.sid, t.workflowSID))
+	s.setTaskStatus(t, taskCanceled, workflowTimeoutReason)
+	return s.taskView(t), nil
+}
+
+// LoseConversation makes Flex lose a conversation (by SID or unique name)
+// without telling anyone: the conversation, its interactions and their
+// tasks are removed and no webhook or event callback is sent. Later REST
+// calls on any of them answer 404/20404. It returns the SIDs of the tasks
+// removed with it. An [EventConversationLost] is published.
+func (s *Server) LoseConversation(ref string) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	conv := s.lookupConversation(ref)
+	if conv == nil {
+		return nil, fmt.Errorf("conversation %s: %w", ref, ErrNotFound)
+	}
+	delete(s.conversations, conv.sid)
+	if conv.uniqueName != "" {
+		delete(s.uniqueNames, conv.uniqueName)
+	}
+	s.convOrder = slices.DeleteFunc(s.convOrder, func(sid string) bool { return sid == conv.sid })
+	var lost []string
+	for sid, in := range s.interactions {
+		if in.conversationSID != conv.sid {
+			continue
+		}
+		delete(s.interactions, sid)
+		if in.taskSID != "" && s.tasks[in.taskSID] != nil {
+			delete(s.tasks, in.taskSID)
+			lost = append(lost, in.taskSID)
+		}
+	}
+	s.taskOrder = slices.DeleteFunc(s.taskOrder, func(sid string) bool { return slices.Contains(lost, sid) })
+	slices.Sort(lost)
+	s.log.Info("conversation lost (no webhooks)", "conversation", conv.sid, "tasks", lost)
+	for _, t := range lost {
+		s.events.publish(Event{Type: EventConversationLost, ConversationSID: conv.sid, TaskSID: t})
+	}
+	if len(lost) == 0 {
+		s.events.publish(Event{Type: EventConversationLost, ConversationSID: conv.sid})
+	}
+	return lost, nil
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"sort"
 	"strconv"
@@ -44,8 +45,13 @@ type Delivery struct {
 	Token     string       `json:"token"`
 	Kind      DeliveryKind `json:"kind"`
 	EventType string       `json:"event_type"`
-	URL       string       `json:"url"`
-	Method    string       `json:"method"`
+	// URL is the URL the delivery is sent to and signed over: the
+	// configured URL without its fragment.
+	URL    string `json:"url"`
+	Method string `json:"method"`
+	// Overrides is the configured URL's fragment, Twilio's connection
+	// overrides ("rc=5&rp=all&rt=..."), if it had one; it is never sent.
+	Overrides string `json:"overrides,omitempty"`
 	// ConversationSID is the conversation the event belongs to (also for
 	// TaskRouter events of an interaction's task).
 	ConversationSID string `json:"conversation_sid,omitempty"`
@@ -110,6 +116,7 @@ type delivery struct {
 	mu         sync.Mutex // guards d
 	d          Delivery
 	retryCount bool // add RetryCount to the params of each attempt
+	ov         connOverrides
 }
 
 func (dl *delivery) snapshot() Delivery {
@@ -130,11 +137,22 @@ func newDeliverer(client *http.Client, token string, policy RetryPolicy, log *sl
 	}
 }
 
-// enqueue queues d behind the other deliveries with the same key.
+// enqueue queues d behind the other deliveries with the same key. d.URL is
+// the configured URL; its fragment, if any, holds connection overrides.
 func (q *deliverer) enqueue(key string, d Delivery, retryCount bool) {
 	d.State = DeliveryPending
 	d.Created = time.Now().UTC()
+	var frag string
+	d.URL, frag, _ = strings.Cut(d.URL, "#") // fragments never go on the wire
 	dl := &delivery{d: d, retryCount: retryCount}
+	if frag != "" {
+		var problems []string
+		dl.ov, problems = parseOverrides(frag)
+		dl.d.Overrides = frag
+		for _, p := range problems {
+			q.log.Warn("webhook connection override ignored or clamped", "url", d.URL, "overrides", frag, "problem", p)
+		}
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.all = append(q.all, dl)
@@ -165,10 +183,16 @@ func (q *deliverer) run(key string) {
 	}
 }
 
-// deliver makes up to MaxAttempts attempts.
+// deliver makes up to MaxAttempts attempts, or as many as the URL's
+// connection overrides allow, retrying the failures they name.
 func (q *deliverer) deliver(dl *delivery) {
+	maxAttempts := q.policy.MaxAttempts
+	if dl.ov.set {
+		maxAttempts = 1 + dl.ov.retryCount
+	}
+	start := time.Now()
 	for attempt := 1; ; attempt++ {
-		status, err := q.attempt(dl, attempt)
+		status, connected, err := q.attempt(dl, attempt)
 		dl.mu.Lock()
 		dl.d.Attempts = attempt
 		dl.d.LastStatus = status
@@ -177,7 +201,14 @@ func (q *deliverer) deliver(dl *delivery) {
 			dl.d.LastError = err.Error()
 		}
 		ok := err == nil && status >= 200 && status < 300
-		last := ok || attempt >= q.policy.MaxAttempts || q.ctx.Err() != nil
+		retry := !ok && attempt < maxAttempts && q.ctx.Err() == nil
+		if retry && dl.ov.set {
+			retry = dl.ov.retries(failureClass(status, connected, err))
+			if tt := dl.ov.totalTimeout; tt > 0 && time.Since(start)+q.policy.backoff(attempt) >= tt {
+				retry = false
+			}
+		}
+		last := !retry
 		switch {
 		case ok:
 			dl.d.State = DeliveryDelivered
@@ -205,8 +236,9 @@ func (q *deliverer) deliver(dl *delivery) {
 	}
 }
 
-// attempt sends one attempt and returns the HTTP status.
-func (q *deliverer) attempt(dl *delivery, n int) (int, error) {
+// attempt sends one attempt and returns the HTTP status and whether a
+// connection to the receiver was made.
+func (q *deliverer) attempt(dl *delivery, n int) (status int, connected bool, err error) {
 	dl.mu.Lock()
 	d := dl.d
 	params := cloneValues(d.Params)
@@ -214,16 +246,22 @@ func (q *deliverer) attempt(dl *delivery, n int) (int, error) {
 	if dl.retryCount {
 		params.Set("RetryCount", strconv.Itoa(n-1))
 	}
-	ctx, cancel := context.WithTimeout(q.ctx, q.policy.Timeout)
+	timeout := q.policy.Timeout
+	if dl.ov.readTimeout > 0 {
+		timeout = dl.ov.connectTimeout + dl.ov.readTimeout
+	}
+	ctx, cancel := context.WithTimeout(q.ctx, timeout)
 	defer cancel()
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotConn: func(httptrace.GotConnInfo) { connected = true },
+	})
 
-	target, _, _ := strings.Cut(d.URL, "#") // connection overrides are not sent
+	target := d.URL // already without the fragment: it is neither sent nor signed
 	var req *http.Request
-	var err error
 	if d.Method == http.MethodGet {
 		u, perr := url.Parse(target)
 		if perr != nil {
-			return 0, fmt.Errorf("parse webhook URL: %w", perr)
+			return 0, false, fmt.Errorf("parse webhook URL: %w", perr)
 		}
 		qv := u.Query()
 		for k, vs := range params {
@@ -243,18 +281,18 @@ func (q *deliverer) attempt(dl *delivery, n int) (int, error) {
 		}
 	}
 	if err != nil {
-		return 0, fmt.Errorf("build webhook request: %w", err)
+		return 0, false, fmt.Errorf("build webhook request: %w", err)
 	}
 	req.Header.Set("I-Twilio-Idempotency-Token", d.Token)
 	req.Header.Set("User-Agent", "TwilioProxy/1.1")
 	req.Header.Set("X-Home-Region", "us1")
 	resp, err := q.client.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, connected, err
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	return resp.StatusCode, nil
+	return resp.StatusCode, true, nil
 }
 
 // list returns a snapshot of every delivery, oldest first.
@@ -324,7 +362,7 @@ func (s *Server) fireTaskRouter(t *task, eventType, description string) {
 	if !ws.wantsEvent(eventType) {
 		return
 	}
-	now := time.Now().UTC()
+	now := s.now()
 	p := url.Values{}
 	p.Set("Sid", newSID(prefixEvent))
 	p.Set("EventType", eventType)
@@ -366,7 +404,7 @@ func (s *Server) fireTaskRouter(t *task, eventType, description string) {
 	}
 	if w := t.worker; w != nil {
 		p.Set("WorkerSid", w.sid)
-		p.Set("WorkerName", w.name)
+		p.Set("WorkerName", w.friendlyName)
 		p.Set("WorkerAttributes", w.attributes)
 		p.Set("WorkerActivitySid", s.activitySID)
 		p.Set("WorkerActivityName", "Available")
