@@ -216,6 +216,19 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 		resumable := r.URL.Query().Get("resumable") == "true"
 		ctlJSON(w, http.StatusOK, map[string]int{"connections": s.InvalidateSessions(resumable)})
 	})
+	mux.HandleFunc("POST "+p+"/gateway/miss", func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			Events []string `json:"events"`
+		}
+		if r.ContentLength != 0 && !ctlDecode(w, r, &in) {
+			return
+		}
+		s.MissDispatches(in.Events...)
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("DELETE "+p+"/gateway/miss", func(w http.ResponseWriter, r *http.Request) {
+		ctlJSON(w, http.StatusOK, map[string]int{"missed": s.StopMissingDispatches()})
+	})
 	mux.HandleFunc("GET "+p+"/violations", func(w http.ResponseWriter, r *http.Request) {
 		v := s.Violations()
 		if v == nil {

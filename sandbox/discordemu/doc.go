@@ -12,12 +12,15 @@
 //	err := dg.Open() // GET /api/v9/gateway hands out the emulator's websocket URL
 //
 // The emulator enforces the Discord rules flexcord depends on (2,000
-// character content, nonce length and enforce_nonce, the 3 s
+// character content, nonce length and enforce_nonce, edits by the author
+// only (answered with MESSAGE_UPDATE), disabled buttons that cannot be
+// clicked, history pages before, after and around a message, the 3 s
 // acknowledgement deadline, 40060 on a second acknowledgement, 50007 for
 // members who refuse DMs, rate-limit headers and JSON 429s), validates every
 // REST request and response against the official OpenAPI spec when one is
 // configured (see LoadSpec, Violations, CheckContracts), injects faults
-// (InjectFault, DropGateway, ReconnectGateway, InvalidateSessions), and acts
+// (InjectFault, DropGateway, ReconnectGateway, InvalidateSessions, and
+// MissDispatches to lose gateway events the way an offline bot does), and acts
 // as members (PutMember, SendDM, RunCommand, SubmitModal, ClickButton) while
 // recording what the bot sent (Messages, UserMessages, BotMessages,
 // WaitMessage, Subscribe). The same control API is served as JSON under

@@ -76,6 +76,10 @@ type gateway struct {
 	mu       sync.Mutex
 	sessions map[string]*gwSession
 	conns    map[*gwConn]bool
+	// missing, when not nil, names the dispatch events that are lost (an
+	// empty set loses all); missed counts them. See MissDispatches.
+	missing map[string]bool
+	missed  int
 }
 
 // gwSession is a gateway session, which outlives connections for RESUME.
@@ -384,6 +388,12 @@ func (g *gateway) endSession(c *gwConn, why string) {
 func (g *gateway) dispatch(t string, d []byte, guildID string, intent int) {
 	now := g.s.now()
 	g.mu.Lock()
+	if g.missing != nil && (len(g.missing) == 0 || g.missing[t]) {
+		g.missed++
+		g.mu.Unlock()
+		g.s.log.Debug("discord emulator: dispatch missed on purpose", "event", t)
+		return
+	}
 	var targets []*gwSession
 	for id, sess := range g.sessions {
 		sess.mu.Lock()
@@ -424,17 +434,31 @@ func shardOf(guildID string, count int) int {
 }
 
 func (g *gateway) dispatchMessage(rec *Record) {
+	g.dispatchMessageEvent("MESSAGE_CREATE", rec.Message, rec.GuildID)
+}
+
+// dispatchMessageUpdate sends MESSAGE_UPDATE: the message as it is now, with
+// the extra fields of MESSAGE_CREATE, no nonce (Discord documents the nonce
+// for MESSAGE_CREATE only) and tts false (as Discord documents it).
+func (g *gateway) dispatchMessageUpdate(rec *Record) {
+	msg := rec.Message
+	msg.Nonce = nil
+	msg.TTS = false
+	g.dispatchMessageEvent("MESSAGE_UPDATE", msg, rec.GuildID)
+}
+
+func (g *gateway) dispatchMessageEvent(t string, msg Message, guildID string) {
 	m := map[string]any{}
-	_ = json.Unmarshal(mustJSON(rec.Message), &m)
+	_ = json.Unmarshal(mustJSON(msg), &m)
 	intent := intentDirectMessages
-	if rec.GuildID != "" {
+	if guildID != "" {
 		intent = intentGuildMessages
-		m["guild_id"] = rec.GuildID
+		m["guild_id"] = guildID
 		m["member"] = map[string]any{"roles": []any{}, "joined_at": "2024-01-01T00:00:00.000000+00:00", "deaf": false, "mute": false, "flags": 0}
 	} else {
 		m["channel_type"] = channelTypeDM
 	}
-	g.dispatch("MESSAGE_CREATE", mustJSON(m), rec.GuildID, intent)
+	g.dispatch(t, mustJSON(m), guildID, intent)
 }
 
 func (g *gateway) dispatchInteraction(payload []byte, guildID string) {
@@ -523,4 +547,32 @@ func (s *Server) GatewaySessions() []GatewaySession {
 		sess.mu.Unlock()
 	}
 	return out
+}
+
+// MissDispatches makes the gateway lose dispatch events from now on, as
+// happens to a bot that is offline longer than its session can be resumed:
+// the named events (for example "MESSAGE_CREATE"; none names every event)
+// are neither sent nor kept for RESUME, on every session. The messages
+// themselves are stored as usual, so GET /channels/{id}/messages still
+// returns them and a bot can backfill what it missed. Sessions stay
+// connected; READY and RESUMED are never lost. Calling it again replaces the
+// set; StopMissingDispatches ends it.
+func (s *Server) MissDispatches(events ...string) {
+	s.gw.mu.Lock()
+	defer s.gw.mu.Unlock()
+	s.gw.missing = make(map[string]bool, len(events))
+	for _, e := range events {
+		s.gw.missing[e] = true
+	}
+}
+
+// StopMissingDispatches delivers dispatch events again and returns how many
+// were lost since MissDispatches.
+func (s *Server) StopMissingDispatches() int {
+	s.gw.mu.Lock()
+	defer s.gw.mu.Unlock()
+	n := s.gw.missed
+	s.gw.missing = nil
+	s.gw.missed = 0
+	return n
 }

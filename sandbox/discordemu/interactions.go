@@ -29,6 +29,10 @@ const (
 // added with PutMember.
 var ErrUnknownMember = errors.New("unknown member")
 
+// ErrButtonDisabled is returned by ClickButton for a button the bot has
+// disabled: Discord shows it greyed out and a member cannot press it.
+var ErrButtonDisabled = errors.New("the button is disabled")
+
 // interaction is the emulator's state for one interaction.
 type interaction struct {
 	info      InteractionInfo
@@ -94,6 +98,10 @@ type ButtonInput struct {
 	MessageID string `json:"message_id"`
 	CustomID  string `json:"custom_id"`
 	Locale    string `json:"locale,omitempty"`
+	// Stale clicks the button as a client that has not yet received the
+	// edit that disabled it (a race that happens on Discord); without it a
+	// disabled button cannot be clicked.
+	Stale bool `json:"stale,omitempty"`
 }
 
 // RunCommand acts as member userID running a slash command. The interaction
@@ -240,9 +248,14 @@ func (s *Server) ClickButton(ctx context.Context, userID string, in ButtonInput)
 		s.mu.Unlock()
 		return InteractionInfo{}, fmt.Errorf("click button on %s: unknown message", in.MessageID)
 	}
-	if !hasComponent(rec.Message.Components, in.CustomID) {
+	c := findComponent(rec.Message.Components, in.CustomID)
+	if c == nil {
 		s.mu.Unlock()
 		return InteractionInfo{}, fmt.Errorf("click button on %s: no component with custom_id %q", in.MessageID, in.CustomID)
+	}
+	if c["disabled"] == true && !in.Stale {
+		s.mu.Unlock()
+		return InteractionInfo{}, fmt.Errorf("click button %q on %s: %w", in.CustomID, in.MessageID, ErrButtonDisabled)
 	}
 	data := map[string]any{"custom_id": in.CustomID, "component_type": 2}
 	msg := rec.Message
@@ -257,17 +270,20 @@ func (s *Server) ClickButton(ctx context.Context, userID string, in ButtonInput)
 	return s.deliver(ctx, it)
 }
 
-func hasComponent(list []any, customID string) bool {
+// findComponent returns the component with the custom_id, at any depth.
+func findComponent(list []any, customID string) map[string]any {
 	for _, c := range list {
 		cm, _ := c.(map[string]any)
 		if cm["custom_id"] == customID {
-			return true
+			return cm
 		}
-		if kids, isList := cm["components"].([]any); isList && hasComponent(kids, customID) {
-			return true
+		if kids, isList := cm["components"].([]any); isList {
+			if found := findComponent(kids, customID); found != nil {
+				return found
+			}
 		}
 	}
-	return false
+	return nil
 }
 
 // SendDM acts as member userID sending text to the bot in their DM channel.

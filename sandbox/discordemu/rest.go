@@ -26,6 +26,7 @@ const (
 	RouteCreateDM            = "POST /users/@me/channels"
 	RouteCreateMessage       = "POST /channels/{id}/messages"
 	RouteListMessages        = "GET /channels/{id}/messages"
+	RouteEditMessage         = "PATCH /channels/{id}/messages/{id}"
 	RouteInteractionCallback = "POST /interactions/{id}/{token}/callback"
 	RouteExecuteWebhook      = "POST /webhooks/{app}/{token}"
 	RouteGetOriginal         = "GET /webhooks/{app}/{token}/messages/@original"
@@ -49,6 +50,7 @@ const (
 	codeUnknownMessage      = 10008
 	codeUnknownWebhook      = 10015
 	codeUnknownInteraction  = 10062
+	codeEditOthersMessage   = 50005
 	codeRequestTooLarge     = 40005
 	codeAlreadyAcknowledged = 40060
 	codeEmptyMessage        = 50006
@@ -122,6 +124,7 @@ func (s *Server) routes() http.Handler {
 	api("POST /users/@me/channels", routeDef{key: RouteCreateDM, auth: true, h: s.createDM})
 	api("POST /channels/{channel_id}/messages", routeDef{key: RouteCreateMessage, auth: true, major: pathMajor("channel_id"), h: s.createMessage})
 	api("GET /channels/{channel_id}/messages", routeDef{key: RouteListMessages, auth: true, major: pathMajor("channel_id"), h: s.listMessages})
+	api("PATCH /channels/{channel_id}/messages/{message_id}", routeDef{key: RouteEditMessage, auth: true, major: pathMajor("channel_id"), h: s.editMessage})
 	api("POST /interactions/{interaction_id}/{token}/callback", routeDef{key: RouteInteractionCallback, major: pathMajor("interaction_id"), h: s.interactionCallback})
 	api("POST /webhooks/{app}/{token}", routeDef{key: RouteExecuteWebhook, major: pathMajor("app", "token"), h: s.executeWebhook})
 	api("GET /webhooks/{app}/{token}/messages/@original", routeDef{key: RouteGetOriginal, major: pathMajor("app", "token"), h: s.webhookMessage(http.MethodGet, true)})
@@ -437,31 +440,15 @@ func (s *Server) addRecordLocked(rec *Record) {
 	}
 }
 
+// updateRecordLocked marks an edited message, publishes it, and dispatches
+// MESSAGE_UPDATE on the gateway unless it is ephemeral.
 func (s *Server) updateRecordLocked(rec *Record) {
 	ts := s.now().UTC().Format(timestampLayout)
 	rec.Message.EditedTimestamp = &ts
 	s.publishLocked(Event{Type: EventMessageUpdate, Record: rec})
-}
-
-func (s *Server) listMessages(r *http.Request, _ []byte) (reply, error) {
-	limit := 50
-	if v, err := strconv.Atoi(r.URL.Query().Get("limit")); err == nil && v > 0 && v <= 100 {
-		limit = v
+	if !rec.Ephemeral {
+		s.gw.dispatchMessageUpdate(rec)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	chID := r.PathValue("channel_id")
-	if _, found := s.channels[chID]; !found {
-		return reply{}, errorf(http.StatusNotFound, codeUnknownChannel, "Unknown Channel")
-	}
-	out := []Message{}
-	for i := len(s.records) - 1; i >= 0 && len(out) < limit; i-- {
-		rec := s.records[i]
-		if rec.Message.ChannelID == chID && !rec.Ephemeral && !rec.Deleted {
-			out = append(out, rec.Message)
-		}
-	}
-	return ok(out), nil
 }
 
 // normalizeEmbeds returns embeds as Discord echoes them: nulls dropped,
