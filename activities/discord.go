@@ -46,6 +46,7 @@ const maxCachedDMChannels = 50_000
 type Discord struct {
 	s   *discordgo.Session
 	log *slog.Logger
+	now func() time.Time // the clock that ages Discord's nonce window; tests replace it
 
 	mu  sync.Mutex
 	dms map[string]string // member user id → DM channel id
@@ -57,10 +58,15 @@ func NewDiscord(s *discordgo.Session, log *slog.Logger) *Discord {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Discord{s: s, log: log, dms: make(map[string]string)}
+	return &Discord{s: s, log: log, now: time.Now, dms: make(map[string]string)}
 }
 
 // SendDirectMessage sends a direct message to a member, opening (and caching) the DM channel.
+//
+// Discord's enforce_nonce de-duplicates a retried send only for a few minutes. A delivery tried
+// before (in.PriorAttempts > 0, or a retry of this activity) whose first try is older than
+// nonceWindow therefore first looks for its message among the DM channel's recent messages, and
+// sends only what it does not find there (see findDelivered).
 func (d *Discord) SendDirectMessage(ctx context.Context, in SendDirectMessageInput) (SendDirectMessageResult, error) {
 	if d == nil || d.s == nil {
 		return SendDirectMessageResult{}, notConfigured("Discord")
@@ -69,12 +75,34 @@ func (d *Discord) SendDirectMessage(ctx context.Context, in SendDirectMessageInp
 	if in.UserID == "" {
 		return SendDirectMessageResult{}, rejected(op, "no user id")
 	}
+	bodies, err := buildBodies(in.Message, in.Nonce)
+	if err != nil {
+		return SendDirectMessageResult{}, rejected(op, err.Error())
+	}
+	lookBack := d.mayHaveSent(ctx, in)
 	for attempt := 0; ; attempt++ {
 		channelID, cached, err := d.dmChannel(ctx, in.UserID)
 		if err != nil {
 			return SendDirectMessageResult{}, d.classify(op, err)
 		}
-		ids, err := d.send(ctx, channelID, in.Nonce, in.Message)
+		var found []string
+		if lookBack {
+			found, err = d.findDelivered(ctx, channelID, in.UserID, in.FirstTriedAt, bodies)
+		}
+		var ids []string
+		if err == nil {
+			if len(found) == len(bodies) {
+				d.log.Info("the DM was delivered by an earlier attempt; not sending it again",
+					"user_id", in.UserID, "nonce", in.Nonce, "messages", len(found))
+				return SendDirectMessageResult{ChannelID: channelID, MessageIDs: found, AlreadySent: true}, nil
+			}
+			if len(found) > 0 {
+				d.log.Info("an earlier attempt delivered part of the DM; sending the rest",
+					"user_id", in.UserID, "nonce", in.Nonce, "found", len(found), "messages", len(bodies))
+			}
+			ids, err = d.sendBodies(ctx, channelID, bodies[len(found):])
+			ids = append(found, ids...)
+		}
 		if err != nil && cached && attempt == 0 && discordCode(err) == codeUnknownChannel {
 			// The cached channel is gone; open it again once.
 			d.forgetDMChannel(in.UserID)
@@ -85,6 +113,51 @@ func (d *Discord) SendDirectMessage(ctx context.Context, in SendDirectMessageInp
 		}
 		return SendDirectMessageResult{ChannelID: channelID, MessageIDs: ids}, nil
 	}
+}
+
+// EditDirectMessage rewrites a message the bot sent: its content, embeds and buttons become those
+// of in.Message, rendered as SendDirectMessage renders them (a disabled button is shown greyed
+// out), with mentions that ping no one. An edit rewrites one message, so content longer than
+// Discord's 2,000 characters is shortened. An unknown channel or message is a permanent failure
+// (ErrDiscordRejected); rate limits and 5xx answers are retried like sends.
+func (d *Discord) EditDirectMessage(ctx context.Context, in EditDirectMessageInput) error {
+	if d == nil || d.s == nil {
+		return notConfigured("Discord")
+	}
+	op := "edit message " + in.MessageID + " in channel " + in.ChannelID
+	if in.ChannelID == "" || in.MessageID == "" {
+		return rejected(op, "no channel id or message id")
+	}
+	content := truncateText(in.Message.Content, maxContentLen)
+	if strings.TrimSpace(content) == "" {
+		content = ""
+	}
+	body := editBody{
+		Content:         content,
+		Embeds:          buildEmbeds(in.Message.Embeds),
+		Components:      buildRows(in.Message.Buttons),
+		AllowedMentions: allowedMentions{Parse: []string{}},
+	}
+	if body.Content == "" && len(body.Embeds) == 0 && len(body.Components) == 0 {
+		return rejected(op, "the message is empty")
+	}
+	if body.Components == nil {
+		body.Components = []discordgo.MessageComponent{} // an edit rewrites: no buttons means none
+	}
+	endpoint := discordgo.EndpointChannelMessage(in.ChannelID, in.MessageID)
+	if _, err := d.s.RequestWithBucketID(http.MethodPatch, endpoint, body, discordgo.EndpointChannelMessage(in.ChannelID, ""), discordgo.WithContext(ctx)); err != nil {
+		return d.classify(op, err)
+	}
+	return nil
+}
+
+// editBody is an edit-message body. Every field is sent, so that the message is rewritten as a
+// whole: empty embeds and components remove the old ones.
+type editBody struct {
+	Content         string                       `json:"content"`
+	Embeds          []*discordgo.MessageEmbed    `json:"embeds"`
+	Components      []discordgo.MessageComponent `json:"components"`
+	AllowedMentions allowedMentions              `json:"allowed_mentions"`
 }
 
 // PostChannelMessage posts a message in a guild channel.
@@ -174,6 +247,12 @@ func (d *Discord) send(ctx context.Context, channelID, nonce string, msg Message
 	if err != nil {
 		return nil, &invalidMessageError{reason: err.Error()}
 	}
+	return d.sendBodies(ctx, channelID, bodies)
+}
+
+// sendBodies posts the bodies in a channel, in order, and returns the ids of the messages created
+// so far.
+func (d *Discord) sendBodies(ctx context.Context, channelID string, bodies []*messageBody) ([]string, error) {
 	endpoint := discordgo.EndpointChannelMessages(channelID)
 	ids := make([]string, 0, len(bodies))
 	for _, b := range bodies {
@@ -298,7 +377,7 @@ func buildRows(buttons []Button) []discordgo.MessageComponent {
 		if label == "" {
 			label = "…"
 		}
-		row = append(row, discordgo.Button{Label: label, Style: buttonStyle(b.Style), CustomID: b.CustomID})
+		row = append(row, discordgo.Button{Label: label, Style: buttonStyle(b.Style), CustomID: b.CustomID, Disabled: b.Disabled})
 		if len(row) == maxButtonsPerRow {
 			rows = append(rows, discordgo.ActionsRow{Components: row})
 			row = nil

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,9 +41,36 @@ func CustomerIdentity(discordUserID string) string { return CustomerIdentityPref
 // with. Ingress drops webhooks of messages that carry it (echoes of our own messages).
 const DeliveryMarker = "flexcord_delivery"
 
-// ConversationUniqueName is the Conversations unique name of a case's Flex conversation. Creating
-// it twice fails with 50353, so a retried hand-over finds the first conversation.
-func ConversationUniqueName(caseID string) string { return "flexcord-" + caseID }
+// ConversationUniqueName is the Conversations unique name of a case's (first) Flex conversation.
+// Creating it twice fails with 50353, so a retried hand-over finds the first conversation.
+func ConversationUniqueName(caseID string) string { return HandoverUniqueName(caseID, 1) }
+
+// HandoverUniqueName is the unique name of the conversation of a case's hand-over n (from 1):
+// "flexcord-<case>" for the first, "flexcord-<case>-<n>" from the second on. A retried hand-over
+// finds its own conversation; a new hand-over (after Flex lost or closed the previous one) gets a
+// new conversation.
+func HandoverUniqueName(caseID string, handover int) string {
+	if handover <= 1 {
+		return "flexcord-" + caseID
+	}
+	return "flexcord-" + caseID + "-" + strconv.Itoa(handover)
+}
+
+// Conversation state timer defaults and the minimums Twilio accepts (Timers.Inactive at least a
+// minute, Timers.Closed at least ten minutes).
+const (
+	DefaultInactiveTimer = time.Hour
+	DefaultClosedTimer   = 24 * time.Hour
+	MinInactiveTimer     = time.Minute
+	MinClosedTimer       = 10 * time.Minute
+)
+
+// DefaultWebhookOverrides are the Twilio connection overrides added, as the URL fragment, to the
+// scoped webhook's URL: a connect timeout of 3 s, a read timeout of 5 s (the most Conversations
+// webhooks get), and up to 5 retries (the documented maximum) of any failure, so that ingress
+// being briefly down or slow does not lose an agent's message. The fragment is never sent, and
+// Twilio signs the URL without it.
+const DefaultWebhookOverrides = "ct=3000&rt=5000&rc=5&rp=all"
 
 // FlexConfig configures the Flex activities.
 type FlexConfig struct {
@@ -50,10 +78,20 @@ type FlexConfig struct {
 	WorkspaceSID string
 	WorkflowSID  string
 	// WebhookURL receives the conversation's scoped webhooks: the public base URL of ingress
-	// followed by "/twilio/conversations". Each conversation adds ?user=…&case=… to it.
+	// followed by "/twilio/conversations". Each conversation adds ?user=…&case=… to it, and
+	// WebhookOverrides as the fragment unless WebhookURL has a fragment of its own.
 	WebhookURL string
+	// WebhookOverrides are Twilio connection overrides for the scoped webhook
+	// (default DefaultWebhookOverrides; "-" sends none).
+	WebhookOverrides string
 	// TaskChannel is the TaskRouter task channel (default "chat").
 	TaskChannel string
+	// InactiveTimer and ClosedTimer are the conversation's state timers (Timers.Inactive,
+	// Timers.Closed): how long without a message before Twilio makes it inactive, and closes it.
+	// Zero takes the defaults (an hour, a day); shorter than Twilio's minimums (a minute, ten
+	// minutes) takes the minimum; negative sets no timer.
+	InactiveTimer time.Duration
+	ClosedTimer   time.Duration
 }
 
 // Flex holds the Twilio client; its methods are the Twilio Flex activities. The zero Flex fails
@@ -69,10 +107,47 @@ func NewFlex(rc *twilio.RestClient, cfg FlexConfig, log *slog.Logger) *Flex {
 	if cfg.TaskChannel == "" {
 		cfg.TaskChannel = "chat"
 	}
+	if cfg.WebhookOverrides == "" {
+		cfg.WebhookOverrides = DefaultWebhookOverrides
+	}
+	cfg.InactiveTimer = timerOrDefault(cfg.InactiveTimer, DefaultInactiveTimer, MinInactiveTimer)
+	cfg.ClosedTimer = timerOrDefault(cfg.ClosedTimer, DefaultClosedTimer, MinClosedTimer)
 	if log == nil {
 		log = slog.Default()
 	}
 	return &Flex{rc: rc, cfg: cfg, log: log}
+}
+
+// timerOrDefault applies the default (for zero) and the minimum (for a positive d) of a state
+// timer; a negative d stays negative: no timer.
+func timerOrDefault(d, def, least time.Duration) time.Duration {
+	switch {
+	case d == 0:
+		return def
+	case d < 0:
+		return d
+	default:
+		return max(d, least)
+	}
+}
+
+// isoDuration writes d as an ISO 8601 duration in whole seconds (rounded up): "PT1H", "PT24H",
+// "PT1M30S".
+func isoDuration(d time.Duration) string {
+	secs := int64((d + time.Second - 1) / time.Second)
+	h, m, sec := secs/3600, secs/60%60, secs%60
+	var b strings.Builder
+	b.WriteString("PT")
+	if h > 0 {
+		b.WriteString(strconv.FormatInt(h, 10) + "H")
+	}
+	if m > 0 {
+		b.WriteString(strconv.FormatInt(m, 10) + "M")
+	}
+	if sec > 0 || secs == 0 {
+		b.WriteString(strconv.FormatInt(sec, 10) + "S")
+	}
+	return b.String()
 }
 
 // Twilio error codes flexcord handles specially (API-CONTRACTS §2.8).
@@ -106,6 +181,7 @@ const (
 // case, and the interaction once it exists, so that a retried hand-over returns it.
 type conversationAttrs struct {
 	CaseID         string `json:"case_id,omitempty"`
+	Handover       int    `json:"handover,omitempty"`
 	DiscordUserID  string `json:"discord_user_id,omitempty"`
 	InteractionSID string `json:"interaction_sid,omitempty"`
 	ChannelSID     string `json:"channel_sid,omitempty"`
@@ -115,9 +191,13 @@ type conversationAttrs struct {
 const flexAttrsKey = "flexcord"
 
 // CreateFlexInteraction hands a conversation to Flex: a Conversations conversation with the member
-// as customer participant, a scoped webhook to ingress, and a Flex interaction whose task carries
-// the case. A retry never creates a second conversation: the conversation's unique name comes from
-// the case, and the interaction is recorded in the conversation's attributes once created.
+// as customer participant, state timers and a scoped webhook to ingress, and a Flex interaction
+// whose task carries the case. A retry never creates a second conversation: the conversation's
+// unique name comes from the case and the hand-over number (HandoverUniqueName), and the
+// interaction is recorded in the conversation's attributes once created. A new hand-over of the
+// same case (Handover 2, 3, …) gets a conversation of its own. When Flex reports that the new
+// interaction's channel failed, the error is retryable (ErrTwilioUnavailable) and the retry
+// creates another interaction on the same conversation.
 func (f *Flex) CreateFlexInteraction(ctx context.Context, in CreateFlexInteractionInput) (FlexInteraction, error) {
 	if f.rc == nil {
 		return FlexInteraction{}, notConfigured("Twilio")
@@ -126,16 +206,18 @@ func (f *Flex) CreateFlexInteraction(ctx context.Context, in CreateFlexInteracti
 		return FlexInteraction{}, temporal.NewNonRetryableApplicationError(
 			"create Flex interaction: case id and Discord user id are required", ErrTwilioRejected, nil)
 	}
+	in.Handover = max(in.Handover, 1)
 	identity := CustomerIdentity(in.DiscordUserID)
 	conv, err := f.ensureConversation(ctx, in)
 	if err != nil {
 		return FlexInteraction{}, err
 	}
-	out := FlexInteraction{ConversationSID: ptrVal(conv.Sid), Identity: identity}
+	out := FlexInteraction{ConversationSID: ptrVal(conv.Sid), Identity: identity, Handover: in.Handover}
 	attrs, all := decodeConversationAttrs(ptrVal(conv.Attributes))
 	if attrs.InteractionSID != "" {
 		out.InteractionSID, out.ChannelSID, out.TaskSID = attrs.InteractionSID, attrs.ChannelSID, attrs.TaskSID
-		f.log.Info("Flex interaction already exists", "case", in.CaseID, "conversation", out.ConversationSID, "interaction", out.InteractionSID)
+		f.log.Info("Flex interaction already exists", "case", in.CaseID, "handover", in.Handover,
+			"conversation", out.ConversationSID, "interaction", out.InteractionSID)
 		return out, nil
 	}
 	if err := f.ensureParticipant(ctx, out.ConversationSID, identity, in); err != nil {
@@ -144,31 +226,40 @@ func (f *Flex) CreateFlexInteraction(ctx context.Context, in CreateFlexInteracti
 	if err := f.ensureWebhook(ctx, out.ConversationSID, in); err != nil {
 		return FlexInteraction{}, err
 	}
-	if out.InteractionSID, out.ChannelSID, out.TaskSID, err = f.createInteraction(ctx, out.ConversationSID, identity, in); err != nil {
+	if out.InteractionSID, out.ChannelSID, out.TaskSID, err = f.createInteraction(ctx, out.ConversationSID, in); err != nil {
 		return FlexInteraction{}, err
 	}
-	attrs.CaseID, attrs.DiscordUserID = in.CaseID, in.DiscordUserID
+	if err := f.checkNewChannel(ctx, out); err != nil {
+		return FlexInteraction{}, err
+	}
+	attrs.CaseID, attrs.Handover, attrs.DiscordUserID = in.CaseID, in.Handover, in.DiscordUserID
 	attrs.InteractionSID, attrs.ChannelSID, attrs.TaskSID = out.InteractionSID, out.ChannelSID, out.TaskSID
 	if err := f.recordInteraction(ctx, out.ConversationSID, all, attrs); err != nil {
 		return FlexInteraction{}, err
 	}
-	f.log.Info("handed case to Flex", "case", in.CaseID, "conversation", out.ConversationSID,
+	f.log.Info("handed case to Flex", "case", in.CaseID, "handover", in.Handover, "conversation", out.ConversationSID,
 		"interaction", out.InteractionSID, "channel", out.ChannelSID, "task", out.TaskSID)
 	return out, nil
 }
 
-// ensureConversation creates the case's conversation, or fetches it when an earlier attempt
+// ensureConversation creates the hand-over's conversation, or fetches it when an earlier attempt
 // created it.
 func (f *Flex) ensureConversation(ctx context.Context, in CreateFlexInteractionInput) (*conversations.ConversationsV1Conversation, error) {
-	name := ConversationUniqueName(in.CaseID)
-	attrs, err := json.Marshal(map[string]conversationAttrs{flexAttrsKey: {CaseID: in.CaseID, DiscordUserID: in.DiscordUserID}})
+	name := HandoverUniqueName(in.CaseID, in.Handover)
+	attrs, err := json.Marshal(map[string]conversationAttrs{flexAttrsKey: {CaseID: in.CaseID, Handover: in.Handover, DiscordUserID: in.DiscordUserID}})
 	if err != nil {
 		return nil, fmt.Errorf("encode conversation attributes: %w", err)
 	}
 	params := &conversations.CreateConversationParams{}
 	params.SetUniqueName(name).
-		SetFriendlyName(flexTruncate(fmt.Sprintf("Discord · %s · case %s", flexOrElse(in.Username, in.DiscordUserID), in.CaseID), 256)).
+		SetFriendlyName(flexTruncate(fmt.Sprintf("Discord · %s · case %s", memberName(in), in.CaseID), 256)).
 		SetAttributes(string(attrs))
+	if f.cfg.InactiveTimer > 0 {
+		params.SetTimersInactive(isoDuration(f.cfg.InactiveTimer))
+	}
+	if f.cfg.ClosedTimer > 0 {
+		params.SetTimersClosed(isoDuration(f.cfg.ClosedTimer))
+	}
 	conv, err := f.rc.ConversationsV1.CreateConversation(params)
 	if err == nil {
 		return conv, nil
@@ -183,11 +274,22 @@ func (f *Flex) ensureConversation(ctx context.Context, in CreateFlexInteractionI
 	return conv, nil
 }
 
-// ensureParticipant adds the member as the customer; an existing participant is reused.
+// memberName is the name the agent sees for the member: the display name the workflow passes as
+// Username, never the chat identity ("discord:<id>").
+func memberName(in CreateFlexInteractionInput) string {
+	if n := strings.TrimSpace(in.Username); n != "" {
+		return n
+	}
+	return "Discord member " + in.DiscordUserID
+}
+
+// ensureParticipant adds the member as the customer; an existing participant is reused. Flex shows
+// the participant by the friendlyName attribute; the identity stays "discord:<id>".
 func (f *Flex) ensureParticipant(ctx context.Context, conversationSID, identity string, in CreateFlexInteractionInput) error {
 	attrs, err := json.Marshal(map[string]string{
 		"discord_user_id": in.DiscordUserID,
-		"friendlyName":    flexOrElse(in.Username, in.DiscordUserID),
+		"friendlyName":    memberName(in),
+		"display_name":    memberName(in),
 	})
 	if err != nil {
 		return fmt.Errorf("encode participant attributes: %w", err)
@@ -205,9 +307,11 @@ func (f *Flex) ensureParticipant(ctx context.Context, conversationSID, identity 
 var flexWebhookFilters = []string{"onMessageAdded", "onConversationStateUpdated", "onParticipantAdded"}
 
 // webhookURL is the scoped webhook's URL for a member and case. The query tells stateless
-// ingress whom to signal; Twilio's signature covers it.
+// ingress whom to signal; Twilio's signature covers it. The fragment holds Twilio's connection
+// overrides (how long to wait, how often to retry); it is neither sent nor signed.
 func (f *Flex) webhookURL(in CreateFlexInteractionInput) (string, error) {
-	u, err := url.Parse(f.cfg.WebhookURL)
+	base, fragment, hasFragment := strings.Cut(f.cfg.WebhookURL, "#")
+	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return "", temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("Flex webhook URL %q is not an absolute http(s) URL", f.cfg.WebhookURL), ErrNotConfigured, nil)
@@ -216,10 +320,26 @@ func (f *Flex) webhookURL(in CreateFlexInteractionInput) (string, error) {
 	q.Set("user", in.DiscordUserID)
 	q.Set("case", in.CaseID)
 	u.RawQuery = q.Encode()
-	return u.String(), nil
+	target := u.String()
+	switch {
+	case hasFragment:
+		if fragment != "" {
+			target += "#" + fragment
+		}
+	case f.cfg.WebhookOverrides != "-":
+		target += "#" + f.cfg.WebhookOverrides
+	}
+	return target, nil
 }
 
-// ensureWebhook adds the scoped webhook to ingress unless the conversation already has it.
+// withoutFragment is a URL without its fragment: what Twilio sends to and signs.
+func withoutFragment(u string) string {
+	base, _, _ := strings.Cut(u, "#")
+	return base
+}
+
+// ensureWebhook adds the scoped webhook to ingress unless the conversation already has one to the
+// same URL (its connection overrides aside).
 func (f *Flex) ensureWebhook(ctx context.Context, conversationSID string, in CreateFlexInteractionInput) error {
 	target, err := f.webhookURL(in)
 	if err != nil {
@@ -233,7 +353,7 @@ func (f *Flex) ensureWebhook(ctx context.Context, conversationSID string, in Cre
 	}
 	for _, w := range page.Webhooks {
 		cfg, _ := ptrVal(w.Configuration).(map[string]any)
-		if u, _ := cfg["url"].(string); u == target && ptrVal(w.Target) == "webhook" {
+		if u, _ := cfg["url"].(string); withoutFragment(u) == withoutFragment(target) && ptrVal(w.Target) == "webhook" {
 			return nil
 		}
 	}
@@ -250,7 +370,7 @@ func (f *Flex) ensureWebhook(ctx context.Context, conversationSID string, in Cre
 
 // createInteraction creates the Flex interaction on the conversation and returns its SID, its
 // channel's and its task's.
-func (f *Flex) createInteraction(ctx context.Context, conversationSID, identity string, in CreateFlexInteractionInput) (kd, uo, wt string, err error) {
+func (f *Flex) createInteraction(ctx context.Context, conversationSID string, in CreateFlexInteractionInput) (kd, uo, wt string, err error) {
 	params := &flex.CreateInteractionParams{}
 	params.SetChannel(map[string]any{
 		"type":         "chat",
@@ -262,7 +382,7 @@ func (f *Flex) createInteraction(ctx context.Context, conversationSID, identity 
 			"workspace_sid":            f.cfg.WorkspaceSID,
 			"workflow_sid":             f.cfg.WorkflowSID,
 			"task_channel_unique_name": f.cfg.TaskChannel,
-			"attributes":               taskAttributes(conversationSID, identity, in),
+			"attributes":               taskAttributes(conversationSID, in),
 		},
 	})
 	op := "create Flex interaction for conversation " + conversationSID
@@ -296,16 +416,72 @@ func (f *Flex) createInteraction(ctx context.Context, conversationSID, identity 
 	return kd, uo, wt, nil
 }
 
-// taskAttributes are what the agent sees on the task: the case, the member, and the bot
-// conversation so far.
-func taskAttributes(conversationSID, identity string, in CreateFlexInteractionInput) map[string]any {
-	name := flexOrElse(in.Username, in.DiscordUserID)
+// Interaction channel statuses (flex.v1 interaction_channel_enum_channel_status).
+const (
+	channelSetup  = "setup"
+	channelFailed = "failed"
+	channelClosed = "closed"
+)
+
+// flexSetupPolls and flexSetupPollDelay bound how long CreateFlexInteraction waits for a new
+// interaction channel to leave "setup".
+const (
+	flexSetupPolls     = 5
+	flexSetupPollDelay = 250 * time.Millisecond
+)
+
+// checkNewChannel looks at the new interaction's channel: creating an interaction is asynchronous,
+// and its 200 only means Flex accepted the request. A channel that failed fails the hand-over with
+// a retryable error, so that it is tried again (the failed interaction is not recorded, and the
+// retry creates another one). A channel still in set-up is waited for briefly. When the channel
+// cannot be read, the interaction is kept: creating a second one could route a second task.
+func (f *Flex) checkNewChannel(ctx context.Context, fi FlexInteraction) error {
+	if fi.ChannelSID == "" {
+		return nil
+	}
+	for poll := 1; ; poll++ {
+		ch, err := f.rc.FlexV1.FetchInteractionChannel(fi.InteractionSID, fi.ChannelSID)
+		if err != nil {
+			f.log.Warn("could not check the new Flex interaction channel; keeping the interaction",
+				"interaction", fi.InteractionSID, "channel", fi.ChannelSID, "error", err)
+			return nil
+		}
+		switch status := ptrVal(ch.Status); status {
+		case channelFailed:
+			msg := fmt.Sprintf("Flex could not set up interaction channel %s of interaction %s for conversation %s",
+				fi.ChannelSID, fi.InteractionSID, fi.ConversationSID)
+			if code := ptrVal(ch.ErrorCode); code != 0 {
+				msg += fmt.Sprintf(" (twilio %d: %s)", code, ptrVal(ch.ErrorMessage))
+			}
+			return temporal.NewApplicationError(msg+"; the hand-over will be tried again", ErrTwilioUnavailable)
+		case channelSetup:
+			if poll >= flexSetupPolls {
+				f.log.Info("Flex interaction channel still in set-up; keeping it",
+					"interaction", fi.InteractionSID, "channel", fi.ChannelSID)
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(flexSetupPollDelay):
+			}
+		default:
+			return nil
+		}
+	}
+}
+
+// taskAttributes are what the agent sees on the task: the case, the member (by display name),
+// and the bot conversation so far.
+func taskAttributes(conversationSID string, in CreateFlexInteractionInput) map[string]any {
+	name := memberName(in)
 	articles := make([]map[string]string, 0, len(in.Articles))
 	for _, a := range in.Articles {
 		articles = append(articles, map[string]string{"title": a.Title, "url": a.URL})
 	}
 	return map[string]any{
 		"case_id":          in.CaseID,
+		"handover":         in.Handover,
 		"discord_user_id":  in.DiscordUserID,
 		"discord_username": in.Username,
 		"guild_id":         in.GuildID,
@@ -314,7 +490,7 @@ func taskAttributes(conversationSID, identity string, in CreateFlexInteractionIn
 		"name":             name,
 		"from":             name,
 		"customerName":     name,
-		"customerAddress":  identity,
+		"customerAddress":  name,
 		"channelType":      "chat",
 		"conversationSid":  conversationSID,
 		"transcript":       transcriptText(in.Transcript),
@@ -404,8 +580,11 @@ func decodeConversationAttrs(s string) (conversationAttrs, map[string]json.RawMe
 const flexRecentMessages = 50
 
 // PostFlexMessage posts a member's message into the Flex conversation as the customer. The
-// message's attributes carry the delivery key; a retried attempt first looks for it among the
-// latest messages, so a message Twilio stored before an error or a timeout is not posted twice.
+// message's attributes carry the delivery key; every attempt that follows another one (a Temporal
+// retry, or PriorAttempts > 0 when an earlier activity tried the same delivery) first looks for it
+// among the latest messages, so a message Twilio stored before an error or a timeout is not posted
+// twice. The result carries the message's index. A conversation Flex no longer has (20404) fails
+// for good with ErrFlexConversationGone, a closed one with ErrFlexConversationClosed.
 func (f *Flex) PostFlexMessage(ctx context.Context, in PostFlexMessageInput) (PostFlexMessageResult, error) {
 	if f.rc == nil {
 		return PostFlexMessageResult{}, notConfigured("Twilio")
@@ -414,14 +593,15 @@ func (f *Flex) PostFlexMessage(ctx context.Context, in PostFlexMessageInput) (Po
 	if in.ConversationSID == "" || strings.TrimSpace(in.Body) == "" {
 		return PostFlexMessageResult{}, temporal.NewNonRetryableApplicationError(op+": conversation and body are required", ErrTwilioRejected, nil)
 	}
-	if in.DeliveryKey != "" && flexAttempt(ctx) > 1 {
-		sid, err := f.findDelivery(in.ConversationSID, in.DeliveryKey)
+	if in.DeliveryKey != "" && (flexAttempt(ctx) > 1 || in.PriorAttempts > 0) {
+		found, ok, err := f.findDelivery(in.ConversationSID, in.DeliveryKey)
 		if err != nil {
-			return PostFlexMessageResult{}, classifyTwilio(ctx, "look for an earlier attempt in Flex conversation "+in.ConversationSID, err)
+			return PostFlexMessageResult{}, classifyConversation(ctx, "look for an earlier attempt in Flex conversation "+in.ConversationSID, err)
 		}
-		if sid != "" {
-			f.log.Info("message already in the Flex conversation", "conversation", in.ConversationSID, "message", sid, "delivery", in.DeliveryKey)
-			return PostFlexMessageResult{MessageSID: sid, AlreadyPosted: true}, nil
+		if ok {
+			f.log.Info("message already in the Flex conversation", "conversation", in.ConversationSID,
+				"message", ptrVal(found.Sid), "index", found.Index, "delivery", in.DeliveryKey)
+			return PostFlexMessageResult{MessageSID: ptrVal(found.Sid), Index: found.Index, AlreadyPosted: true}, nil
 		}
 	}
 	attrs, err := json.Marshal(map[string]string{DeliveryMarker: in.DeliveryKey, "origin": "discord"})
@@ -435,29 +615,39 @@ func (f *Flex) PostFlexMessage(ctx context.Context, in PostFlexMessageInput) (Po
 		SetXTwilioWebhookEnabled("false") // no echo of our own message to our webhook
 	msg, err := f.rc.ConversationsV1.CreateConversationMessage(in.ConversationSID, params)
 	if err != nil {
-		return PostFlexMessageResult{}, classifyTwilio(ctx, op, err)
+		return PostFlexMessageResult{}, classifyConversation(ctx, op, err)
 	}
-	return PostFlexMessageResult{MessageSID: ptrVal(msg.Sid)}, nil
+	return PostFlexMessageResult{MessageSID: ptrVal(msg.Sid), Index: msg.Index}, nil
 }
 
-// findDelivery returns the SID of a recent message marked with key, or "".
-func (f *Flex) findDelivery(conversationSID, key string) (string, error) {
+// findDelivery returns a recent message marked with key, if there is one.
+func (f *Flex) findDelivery(conversationSID, key string) (conversations.ConversationsV1ConversationMessage, bool, error) {
 	params := &conversations.ListConversationMessageParams{}
 	params.SetOrder("desc").SetPageSize(flexRecentMessages)
 	page, err := f.rc.ConversationsV1.PageConversationMessage(conversationSID, params, "", "")
 	if err != nil {
-		return "", err
+		return conversations.ConversationsV1ConversationMessage{}, false, err
 	}
 	for _, m := range page.Messages {
-		var attrs map[string]any
-		if json.Unmarshal([]byte(ptrVal(m.Attributes)), &attrs) != nil {
-			continue
-		}
-		if k, _ := attrs[DeliveryMarker].(string); k == key {
-			return ptrVal(m.Sid), nil
+		if k, ok := deliveryKeyOf(ptrVal(m.Attributes)); ok && k == key {
+			return m, true, nil
 		}
 	}
-	return "", nil
+	return conversations.ConversationsV1ConversationMessage{}, false, nil
+}
+
+// deliveryKeyOf returns the delivery key a message's attributes carry under DeliveryMarker.
+func deliveryKeyOf(attributes string) (string, bool) {
+	var attrs map[string]any
+	if json.Unmarshal([]byte(attributes), &attrs) != nil {
+		return "", false
+	}
+	v, ok := attrs[DeliveryMarker]
+	if !ok {
+		return "", false
+	}
+	k, _ := v.(string)
+	return k, true
 }
 
 // CloseFlexInteraction closes the interaction channel, which ends the agent's task (it completes
@@ -515,6 +705,16 @@ func twilioCode(err error) int {
 	return 0
 }
 
+// classifyConversation is classifyTwilio for calls on one conversation: a conversation that no
+// longer exists (20404) fails for good with ErrFlexConversationGone.
+func classifyConversation(ctx context.Context, op string, err error) error {
+	var te *client.TwilioRestError
+	if errors.As(err, &te) && (te.Code == twNotFound || (te.Code == 0 && te.Status == 404)) {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: twilio %d: %s", op, te.Code, te.Message), ErrFlexConversationGone, nil)
+	}
+	return classifyTwilio(ctx, op, err)
+}
+
 // classify turns a twilio-go error into an activity error (API-CONTRACTS §2.8): rate limits and
 // server errors are retryable, a closed conversation and any other rejection are not. The message
 // names the operation and the Twilio code; it never carries credentials.
@@ -557,13 +757,6 @@ func ptrVal[T any](p *T) T {
 		return zero
 	}
 	return *p
-}
-
-func flexOrElse(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // truncateRunes shortens s to at most n runes, marking the cut with an ellipsis.

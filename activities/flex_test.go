@@ -141,7 +141,7 @@ func TestCreateFlexInteractionBuildsTheHandOver(t *testing.T) {
 	for k, want := range map[string]string{
 		"case_id": testCaseID, "discord_user_id": testUserID, "discord_username": "alice",
 		"guild_id": "1000000000000000001", "guild_name": "Example Guild", "locale": "en-US",
-		"customerAddress": fi.Identity, "customerName": "alice", "conversationSid": fi.ConversationSID,
+		"customerAddress": "alice", "customerName": "alice", "conversationSid": fi.ConversationSID,
 	} {
 		if a[k] != want {
 			t.Errorf("task attribute %s = %v, want %q", k, a[k], want)
@@ -394,7 +394,8 @@ func TestErrorClassification(t *testing.T) {
 		{"503", twilioemu.Fault{Status: 503}, activities.ErrTwilioUnavailable, true, false},
 		{"Flex downstream", twilioemu.Fault{Status: 400, Code: 45361}, activities.ErrTwilioUnavailable, true, false},
 		{"authentication", twilioemu.Fault{Status: 401, Code: 20003}, activities.ErrTwilioRejected, false, false},
-		{"not found", twilioemu.Fault{Status: 404, Code: 20404}, activities.ErrTwilioRejected, false, false},
+		{"not found", twilioemu.Fault{Status: 404, Code: 20404}, activities.ErrFlexConversationGone, false, false},
+		{"bad request", twilioemu.Fault{Status: 400, Code: 21610}, activities.ErrTwilioRejected, false, false},
 		{"closed", twilioemu.Fault{Status: 400, Code: 50377}, activities.ErrFlexConversationClosed, false, false},
 	}
 	for _, tt := range tests {

@@ -50,6 +50,8 @@ type Button struct {
 	CustomID string      `json:"custom_id"`
 	Label    string      `json:"label"`
 	Style    ButtonStyle `json:"style,omitempty"`
+	// Disabled shows the button greyed out: it no longer applies.
+	Disabled bool `json:"disabled,omitempty"`
 }
 
 // TranscriptLine is one line of a conversation, kept for the agent and the Temporal UI.
@@ -77,12 +79,28 @@ type SendDirectMessageInput struct {
 	// retried send returns the message created by the first attempt instead of a second one.
 	Nonce   string  `json:"nonce"`
 	Message Message `json:"message"`
+	// PriorAttempts is how many activities tried this delivery before this one (an operator's
+	// RetryDeliveries, a continue-as-new). With FirstTriedAt, it tells the activity to look for
+	// an earlier attempt's message before sending once Discord's nonce window has passed.
+	PriorAttempts int       `json:"prior_attempts,omitempty"`
+	FirstTriedAt  time.Time `json:"first_tried_at,omitempty"`
+}
+
+// EditDirectMessageInput is the input of Discord.EditDirectMessage: a message the bot sent the
+// member, rewritten (for example with its buttons disabled once they no longer apply).
+type EditDirectMessageInput struct {
+	ChannelID string  `json:"channel_id"`
+	MessageID string  `json:"message_id"`
+	Message   Message `json:"message"`
 }
 
 // SendDirectMessageResult is what Discord.SendDirectMessage created.
 type SendDirectMessageResult struct {
 	ChannelID  string   `json:"channel_id"`
 	MessageIDs []string `json:"message_ids"`
+	// AlreadySent is true when an earlier attempt had delivered the whole message, found in the
+	// channel after Discord's nonce window had passed; nothing was sent this time.
+	AlreadySent bool `json:"already_sent,omitempty"`
 }
 
 // PostChannelMessageInput is the input of Discord.PostChannelMessage.
@@ -121,6 +139,9 @@ type CreateFlexInteractionInput struct {
 	Locale        string           `json:"locale,omitempty"`
 	Transcript    []TranscriptLine `json:"transcript,omitempty"`
 	Articles      []Article        `json:"articles,omitempty"`
+	// Handover numbers the hand-overs of one case, from 1. A case handed over again after Flex
+	// lost its conversation gets a new conversation (unique name "flexcord-<case>-<n>" from 2 on).
+	Handover int `json:"handover,omitempty"`
 }
 
 // FlexInteraction identifies the Twilio resources created for one transferred conversation.
@@ -131,6 +152,8 @@ type FlexInteraction struct {
 	TaskSID         string `json:"task_sid,omitempty"`
 	// Identity is the customer participant's identity in the conversation ("discord:<userID>").
 	Identity string `json:"identity"`
+	// Handover is the CreateFlexInteractionInput.Handover this interaction was created for.
+	Handover int `json:"handover,omitempty"`
 }
 
 // PostFlexMessageInput is the input of Flex.PostFlexMessage: a member's message posted into the
@@ -142,11 +165,16 @@ type PostFlexMessageInput struct {
 	// DeliveryKey marks the message (in its Attributes) so that a retry after an ambiguous failure
 	// can find it and not post it twice.
 	DeliveryKey string `json:"delivery_key"`
+	// PriorAttempts is how many activities tried this delivery before this one; the marker is
+	// looked for on every attempt that follows another, whether Temporal's or the ledger's.
+	PriorAttempts int `json:"prior_attempts,omitempty"`
 }
 
 // PostFlexMessageResult is the message that holds the body.
 type PostFlexMessageResult struct {
 	MessageSID string `json:"message_sid"`
+	// Index is the message's index in the conversation.
+	Index int `json:"index"`
 	// AlreadyPosted is true when an earlier attempt had stored the message.
 	AlreadyPosted bool `json:"already_posted,omitempty"`
 }
@@ -154,6 +182,48 @@ type PostFlexMessageResult struct {
 // CloseFlexInteractionInput is the input of Flex.CloseFlexInteraction.
 type CloseFlexInteractionInput struct {
 	Interaction FlexInteraction `json:"interaction"`
+}
+
+// CheckFlexInteractionInput is the input of Flex.CheckFlexInteraction.
+type CheckFlexInteractionInput struct {
+	Interaction FlexInteraction `json:"interaction"`
+}
+
+// CheckFlexInteractionResult says whether Flex still has the chat.
+type CheckFlexInteractionResult struct {
+	// Open is true while the conversation is active (or inactive) and the interaction channel is
+	// not closed or failed: an agent can still answer.
+	Open bool `json:"open"`
+	// ConversationState is the Conversations state ("active", "inactive", "closed"); empty when
+	// the conversation is gone (20404).
+	ConversationState string `json:"conversation_state,omitempty"`
+	// ChannelStatus is the interaction channel's status ("setup", "active", "failed", "closed");
+	// empty when it is gone or unknown.
+	ChannelStatus string `json:"channel_status,omitempty"`
+	// LastIndex is the index of the conversation's newest message, -1 when it has none.
+	LastIndex int `json:"last_index"`
+}
+
+// FetchAgentMessagesInput is the input of Flex.FetchAgentMessages.
+type FetchAgentMessagesInput struct {
+	ConversationSID string `json:"conversation_sid"`
+	// AfterIndex: only messages with a larger index are returned.
+	AfterIndex int `json:"after_index"`
+}
+
+// AgentMessage is one message an agent wrote in a Flex conversation.
+type AgentMessage struct {
+	SID   string `json:"sid"`
+	Index int    `json:"index"`
+	Body  string `json:"body"`
+}
+
+// FetchAgentMessagesResult holds the agent's messages after the given index, in index order
+// (the member's own and flexcord's marked messages left out), at most 200.
+type FetchAgentMessagesResult struct {
+	Messages []AgentMessage `json:"messages"`
+	// LastIndex is the largest index seen (agent's or not), AfterIndex when there is none.
+	LastIndex int `json:"last_index"`
 }
 
 // SearchKnowledgeBaseInput is the input of Knowledge.SearchKnowledgeBase.
@@ -179,6 +249,9 @@ const (
 	ErrDiscordRejected = "DiscordRejected"
 	// ErrFlexConversationClosed: the Flex conversation is closed and cannot take messages.
 	ErrFlexConversationClosed = "FlexConversationClosed"
+	// ErrFlexConversationGone: the Flex conversation no longer exists (20404). Like a closed
+	// one, the workflow hands the member to Flex again.
+	ErrFlexConversationGone = "FlexConversationGone"
 	// ErrTwilioRejected: Twilio rejected the request for good.
 	ErrTwilioRejected = "TwilioRejected"
 	// ErrNotConfigured: the worker has no credentials for this provider.
