@@ -27,7 +27,7 @@ func BenchmarkSignalToActivity(b *testing.B) {
 			member := workflows.Member{UserID: "bench"}
 			started := make(chan time.Time, 16)
 			if err := in.StartConversation(ctx, member, "", "", "en-US", workflows.SignalUserMessage,
-				workflows.UserMessageSignal{EventID: "m0", Member: member, Text: "human please"}); err != nil {
+				workflows.UserMessageSignal{EventID: "m0", Member: member, Text: "human please", WantsHuman: true}); err != nil {
 				b.Fatal(err)
 			}
 			eventually(b, 30*time.Second, "the transfer", func() bool {

@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/flexcord/flexcord/activities"
@@ -20,12 +21,16 @@ import (
 	"github.com/flexcord/flexcord/workflows"
 )
 
-// recorder stands in for Discord, Flex and the knowledge base: it records every delivery.
+// recorder stands in for Discord, Flex and the knowledge base: it records every delivery, and
+// fails the ways Flex does on demand.
 type recorder struct {
 	mu      sync.Mutex
 	dms     []activities.SendDirectMessageInput
 	flex    []activities.PostFlexMessageInput
 	started chan time.Time // one value each time SendDirectMessage starts, if not nil
+
+	createFails bool            // every hand-over fails for good
+	gone        map[string]bool // Flex conversations Flex has lost
 }
 
 func (r *recorder) register(w sdkworker.Worker) {
@@ -36,6 +41,36 @@ func (r *recorder) register(w sdkworker.Worker) {
 	w.RegisterActivityWithOptions(r.PostFlexMessage, activity.RegisterOptions{Name: "PostFlexMessage"})
 	w.RegisterActivityWithOptions(r.CloseFlexInteraction, activity.RegisterOptions{Name: "CloseFlexInteraction"})
 	w.RegisterActivityWithOptions(r.SearchKnowledgeBase, activity.RegisterOptions{Name: "SearchKnowledgeBase"})
+	w.RegisterActivityWithOptions(r.EditDirectMessage, activity.RegisterOptions{Name: "EditDirectMessage"})
+	w.RegisterActivityWithOptions(r.CheckFlexInteraction, activity.RegisterOptions{Name: "CheckFlexInteraction"})
+	w.RegisterActivityWithOptions(r.FetchAgentMessages, activity.RegisterOptions{Name: "FetchAgentMessages"})
+}
+
+func (r *recorder) EditDirectMessage(context.Context, activities.EditDirectMessageInput) error {
+	return nil
+}
+
+func (r *recorder) CheckFlexInteraction(ctx context.Context, in activities.CheckFlexInteractionInput) (activities.CheckFlexInteractionResult, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.gone[in.Interaction.ConversationSID] {
+		return activities.CheckFlexInteractionResult{LastIndex: -1}, nil
+	}
+	return activities.CheckFlexInteractionResult{Open: true, ConversationState: "active", LastIndex: -1}, nil
+}
+
+func (r *recorder) FetchAgentMessages(ctx context.Context, in activities.FetchAgentMessagesInput) (activities.FetchAgentMessagesResult, error) {
+	return activities.FetchAgentMessagesResult{LastIndex: in.AfterIndex}, nil
+}
+
+// lose makes Flex lose a conversation: posts to it fail as Twilio's 20404 does.
+func (r *recorder) lose(conversationSID string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.gone == nil {
+		r.gone = map[string]bool{}
+	}
+	r.gone[conversationSID] = true
 }
 
 func (r *recorder) SendDirectMessage(ctx context.Context, in activities.SendDirectMessageInput) (activities.SendDirectMessageResult, error) {
@@ -45,7 +80,7 @@ func (r *recorder) SendDirectMessage(ctx context.Context, in activities.SendDire
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.dms = append(r.dms, in)
-	return activities.SendDirectMessageResult{ChannelID: "dm"}, nil
+	return activities.SendDirectMessageResult{ChannelID: "dm", MessageIDs: []string{fmt.Sprint(len(r.dms))}}, nil
 }
 
 func (r *recorder) SendInteractionFollowUp(context.Context, activities.SendInteractionFollowUpInput) (activities.SendInteractionFollowUpResult, error) {
@@ -57,14 +92,24 @@ func (r *recorder) PostChannelMessage(context.Context, activities.PostChannelMes
 }
 
 func (r *recorder) CreateFlexInteraction(ctx context.Context, in activities.CreateFlexInteractionInput) (activities.FlexInteraction, error) {
-	return activities.FlexInteraction{ConversationSID: "CH" + in.CaseID, InteractionSID: "KD1", ChannelSID: "UO1", Identity: "discord:" + in.DiscordUserID}, nil
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.createFails {
+		return activities.FlexInteraction{}, temporal.NewNonRetryableApplicationError("twilio 45361: downstream error", activities.ErrTwilioRejected, nil)
+	}
+	sid := fmt.Sprintf("CH%s-%d", in.CaseID, max(in.Handover, 1))
+	return activities.FlexInteraction{ConversationSID: sid, InteractionSID: "KD" + sid[2:], ChannelSID: "UO" + sid[2:], TaskSID: "WT" + sid[2:],
+		Identity: "discord:" + in.DiscordUserID, Handover: in.Handover}, nil
 }
 
 func (r *recorder) PostFlexMessage(ctx context.Context, in activities.PostFlexMessageInput) (activities.PostFlexMessageResult, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.gone[in.ConversationSID] {
+		return activities.PostFlexMessageResult{}, temporal.NewNonRetryableApplicationError("twilio 20404: not found", activities.ErrFlexConversationGone, nil)
+	}
 	r.flex = append(r.flex, in)
-	return activities.PostFlexMessageResult{MessageSID: fmt.Sprint("IM", len(r.flex))}, nil
+	return activities.PostFlexMessageResult{MessageSID: fmt.Sprint("IM", len(r.flex)), Index: len(r.flex) - 1}, nil
 }
 
 func (r *recorder) CloseFlexInteraction(context.Context, activities.CloseFlexInteractionInput) error {
@@ -148,7 +193,7 @@ func TestConversationThroughTheRealServer(t *testing.T) {
 	const n = 30
 
 	if err := in.StartConversation(ctx, member, "g1", "Guild", "en-US", workflows.SignalUserMessage,
-		workflows.UserMessageSignal{EventID: "m0", Member: member, Text: "I want to talk to a human"}); err != nil {
+		workflows.UserMessageSignal{EventID: "m0", Member: member, Text: "I want to talk to a human", WantsHuman: true}); err != nil {
 		t.Fatal(err)
 	}
 	status := func() workflows.ConversationStatus {

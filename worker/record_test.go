@@ -2,6 +2,7 @@ package worker_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -16,11 +17,15 @@ import (
 	"github.com/flexcord/flexcord/workflows"
 )
 
-// TestRecordHistories runs a whole support journey on the embedded server and writes the histories
-// of its Conversation and Case to the directory FLEXCORD_RECORD_HISTORIES names, for the replay
-// tests in workflows/testdata. Run it after a released behaviour change:
+// TestRecordHistories runs a whole support journey, and the failure paths, on the embedded server
+// and writes the histories of their Conversations and Cases to the directory
+// FLEXCORD_RECORD_HISTORIES names, for the replay tests in workflows/testdata. Run it after a
+// released behaviour change, and keep the files it replaces under a new name:
 //
 //	FLEXCORD_RECORD_HISTORIES=$PWD/workflows/testdata go test -run TestRecordHistories ./worker/
+//
+// The files are named for the behaviour version that wrote them (versioning.go): "legacy-" for
+// workflows started before versioning, "v1-" for every-path-ends.
 func TestRecordHistories(t *testing.T) {
 	dir := os.Getenv("FLEXCORD_RECORD_HISTORIES")
 	if dir == "" {
@@ -85,6 +90,135 @@ func TestRecordHistories(t *testing.T) {
 		must(err)
 		must(os.WriteFile(filepath.Join(dir, name), raw, 0o644))
 	}
-	write(id, "conversation-journey.json")
-	write(workflows.CaseWorkflowID(caseID), "case-support.json")
+	write(id, "v1-conversation-journey.json")
+	write(workflows.CaseWorkflowID(caseID), "v1-case-support.json")
+	recordFailurePaths(t, s, dir)
+}
+
+// recordFailurePaths records the ways out of the journey: a failed hand-over, no agent (keep
+// waiting, then leave a message), an operator close while queued, continue-as-new during a
+// hand-over, and Flex losing the chat mid-conversation.
+func recordFailurePaths(t *testing.T, s *stack, dir string) {
+	ctx := context.Background()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	in := ingress.New(ingress.Config{Temporal: s.client})
+	status := func(userID string) workflows.ConversationStatus {
+		var st workflows.ConversationStatus
+		if v, err := s.client.QueryWorkflow(ctx, workflows.ConversationWorkflowID(userID), "", workflows.QueryStatus); err == nil {
+			_ = v.Get(&st)
+		}
+		return st
+	}
+	start := func(userID, eventID string) workflows.Member {
+		m := workflows.Member{UserID: userID, Username: "member" + userID}
+		must(in.StartConversation(ctx, m, "g1", "Guild", "en-US", workflows.SignalUserMessage,
+			workflows.UserMessageSignal{EventID: eventID, Member: m, Text: "I want a human", WantsHuman: true}))
+		return m
+	}
+	signal := func(userID, name string, arg any) { must(in.SignalConversation(ctx, userID, name, arg)) }
+	closeByOperator := func(userID string) {
+		h, err := s.client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+			WorkflowID: workflows.ConversationWorkflowID(userID), UpdateName: workflows.UpdateClose,
+			Args: []any{workflows.CloseRequest{Reason: "recording", Operator: "ops"}}, WaitForStage: client.WorkflowUpdateStageCompleted,
+		})
+		must(err)
+		must(h.Get(ctx, nil))
+	}
+	finish := func(userID string) {
+		var res workflows.ConversationResult
+		must(s.client.GetWorkflow(ctx, workflows.ConversationWorkflowID(userID), "").Get(ctx, &res))
+	}
+	write := func(workflowID, runID, name string) {
+		var events []*historypb.HistoryEvent
+		it := s.client.GetWorkflowHistory(ctx, workflowID, runID, false, 0)
+		for it.HasNext() {
+			ev, err := it.Next()
+			must(err)
+			events = append(events, ev)
+		}
+		raw, err := protojson.MarshalOptions{Indent: "  "}.Marshal(&historypb.History{Events: events})
+		must(err)
+		must(os.WriteFile(filepath.Join(dir, name), raw, 0o644))
+	}
+
+	// A hand-over Flex refuses; the member then finds the answer themselves.
+	s.rec.mu.Lock()
+	s.rec.createFails = true
+	s.rec.mu.Unlock()
+	start("2001", "f1")
+	eventually(t, 30*time.Second, "the failed hand-over", func() bool { return status("2001").Transfer.Error != "" })
+	s.rec.mu.Lock()
+	s.rec.createFails = false
+	s.rec.mu.Unlock()
+	signal("2001", workflows.SignalUserAction, workflows.UserActionSignal{EventID: "f2", Action: workflows.ActionSolved})
+	finish("2001")
+	write(workflows.ConversationWorkflowID("2001"), "", "v1-conversation-handover-failed.json")
+
+	// No agent: keep waiting, no agent again, leave a message.
+	start("2002", "n1")
+	eventually(t, 30*time.Second, "the queue", func() bool { return status("2002").Flex != nil })
+	st := status("2002")
+	signal("2002", workflows.SignalNoAgent, workflows.NoAgentSignal{EventID: "n2", CaseID: st.CaseID, TaskSID: st.Flex.TaskSID, Reason: "task.canceled"})
+	eventually(t, 30*time.Second, "the offer", func() bool { return status("2002").Stage == workflows.StageNoAgent })
+	signal("2002", workflows.SignalUserAction, workflows.UserActionSignal{EventID: "n3", Action: workflows.ActionKeepWaiting, CaseID: st.CaseID})
+	eventually(t, 30*time.Second, "the second hand-over", func() bool { st := status("2002"); return st.Flex != nil && st.Handovers == 2 })
+	st = status("2002")
+	signal("2002", workflows.SignalNoAgent, workflows.NoAgentSignal{EventID: "n4", CaseID: st.CaseID, TaskSID: st.Flex.TaskSID, Reason: "workflow.timeout"})
+	eventually(t, 30*time.Second, "the second offer", func() bool { return status("2002").Stage == workflows.StageNoAgent })
+	signal("2002", workflows.SignalUserAction, workflows.UserActionSignal{EventID: "n5", Action: workflows.ActionLeaveMessage, CaseID: st.CaseID})
+	finish("2002")
+	write(workflows.ConversationWorkflowID("2002"), "", "v1-conversation-no-agent.json")
+	write(workflows.CaseWorkflowID(st.CaseID), "", "v1-case-awaiting-follow-up.json")
+
+	// An operator closes a conversation waiting in the queue; its case closes with it.
+	start("2003", "o1")
+	eventually(t, 30*time.Second, "the queue", func() bool { return status("2003").Flex != nil })
+	caseID := status("2003").CaseID
+	closeByOperator("2003")
+	finish("2003")
+	must(s.client.GetWorkflow(ctx, workflows.CaseWorkflowID(caseID), "").Get(ctx, nil))
+	write(workflows.ConversationWorkflowID("2003"), "", "v1-conversation-operator-close-queued.json")
+	write(workflows.CaseWorkflowID(caseID), "", "v1-case-closed-by-operator.json")
+
+	// Continue-as-new while the hand-over is under way: signals pile up during the transfer.
+	canIn := ingress.New(ingress.Config{Temporal: s.client, Conversation: workflows.ConversationOptions{ContinueAsNewAfter: 3}})
+	m := workflows.Member{UserID: "2004", Username: "member2004"}
+	first, err := s.client.SignalWithStartWorkflow(ctx, workflows.ConversationWorkflowID("2004"), workflows.SignalUserMessage,
+		workflows.UserMessageSignal{EventID: "c1", Member: m, Text: "I want a human", WantsHuman: true},
+		client.StartWorkflowOptions{TaskQueue: workflows.TaskQueue}, workflows.Conversation,
+		workflows.ConversationInput{Member: m, Locale: "en-US", Options: workflows.ConversationOptions{ContinueAsNewAfter: 3}})
+	must(err)
+	for i := 2; i <= 4; i++ {
+		must(canIn.StartConversation(ctx, m, "", "", "", workflows.SignalUserMessage,
+			workflows.UserMessageSignal{EventID: fmt.Sprint("c", i), Member: m, Text: fmt.Sprint("while you connect me ", i)}))
+	}
+	eventually(t, 30*time.Second, "the next run", func() bool { st := status("2004"); return st.Runs >= 1 && st.Flex != nil })
+	signal("2004", workflows.SignalUserAction, workflows.UserActionSignal{EventID: "c5", Action: workflows.ActionLeaveMessage})
+	closeByOperator("2004")
+	finish("2004")
+	write(workflows.ConversationWorkflowID("2004"), first.GetRunID(), "v1-conversation-continue-as-new-during-handover.json")
+	write(workflows.ConversationWorkflowID("2004"), "", "v1-conversation-after-continue-as-new.json")
+
+	// Flex loses the chat while live: the member is handed to a new interaction of the case.
+	start("2005", "l1")
+	eventually(t, 30*time.Second, "the queue", func() bool { return status("2005").Flex != nil })
+	st = status("2005")
+	signal("2005", workflows.SignalAgentJoined, workflows.AgentJoinedSignal{EventID: "l2", AgentName: "Ana", TaskSID: st.Flex.TaskSID})
+	eventually(t, 30*time.Second, "the agent", func() bool { return status("2005").Stage == workflows.StageLive })
+	s.rec.lose(st.Flex.ConversationSID)
+	must(in.StartConversation(ctx, workflows.Member{UserID: "2005"}, "", "", "", workflows.SignalUserMessage,
+		workflows.UserMessageSignal{EventID: "l3", Member: workflows.Member{UserID: "2005"}, Text: "hello?"}))
+	eventually(t, 30*time.Second, "the new hand-over", func() bool { st := status("2005"); return st.Handovers == 2 && st.Flex != nil })
+	st = status("2005")
+	signal("2005", workflows.SignalAgentJoined, workflows.AgentJoinedSignal{EventID: "l4", AgentName: "Bo", TaskSID: st.Flex.TaskSID})
+	signal("2005", workflows.SignalAgentWrappedUp, workflows.AgentWrappedUpSignal{EventID: "l5", TaskSID: st.Flex.TaskSID})
+	eventually(t, 30*time.Second, "the resolution", func() bool { return status("2005").Stage == workflows.StageResolved })
+	signal("2005", workflows.SignalUserAction, workflows.UserActionSignal{EventID: "l6", Action: workflows.ActionRate, Rating: 4, CaseID: st.CaseID})
+	finish("2005")
+	write(workflows.ConversationWorkflowID("2005"), "", "v1-conversation-flex-lost-mid-chat.json")
 }

@@ -24,7 +24,7 @@ func TestConversationSurvivesARestart(t *testing.T) {
 	port := first.srv.FrontendPort()
 	in := ingress.New(ingress.Config{Temporal: first.client})
 	if err := in.StartConversation(ctx, member, "g", "G", "en-US", workflows.SignalUserMessage,
-		workflows.UserMessageSignal{EventID: "m1", Member: member, Text: "talk to a human please"}); err != nil {
+		workflows.UserMessageSignal{EventID: "m1", Member: member, Text: "talk to a human please", WantsHuman: true}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 30*time.Second, "the transfer", func() bool {

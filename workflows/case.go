@@ -22,6 +22,12 @@ type Field struct {
 type CaseOptions struct {
 	// CloseAfter closes a resolved or declined case after this long (default 7 days).
 	CloseAfter time.Duration `json:"close_after,omitempty"`
+	// FollowUpWindow is how long a support case whose conversation ended without an agent (a
+	// message left, a failed hand-over) stays open for support to follow up (default 7 days).
+	FollowUpWindow time.Duration `json:"follow_up_window,omitempty"`
+	// StaleAfter closes a support case that hears nothing at all for this long: its
+	// conversation can no longer tell it anything (default 30 days).
+	StaleAfter time.Duration `json:"stale_after,omitempty"`
 	// FailedRetention is how long a closed case with failed notifications waits for a retry
 	// (default 72 hours).
 	FailedRetention time.Duration `json:"failed_retention,omitempty"`
@@ -35,6 +41,12 @@ func (o CaseOptions) withDefaults() CaseOptions {
 	}
 	if o.FailedRetention <= 0 {
 		o.FailedRetention = 72 * time.Hour
+	}
+	if o.FollowUpWindow <= 0 {
+		o.FollowUpWindow = 7 * 24 * time.Hour
+	}
+	if o.StaleAfter <= 0 {
+		o.StaleAfter = 30 * 24 * time.Hour
 	}
 	o.Delivery = o.Delivery.withDefaults()
 	return o
@@ -72,7 +84,24 @@ type CaseEventSignal struct {
 	Flex     *activities.FlexInteraction `json:"flex,omitempty"`
 	Rating   int                         `json:"rating,omitempty"`
 	Note     string                      `json:"note,omitempty"`
+	// ConversationEnded: the conversation that opened the case has ended; Outcome says how.
+	ConversationEnded bool   `json:"conversation_ended,omitempty"`
+	Outcome           string `json:"outcome,omitempty"`
+	// Force applies Status even where an operator could not move the case (an operator's close
+	// of the conversation closes its open case).
+	Force bool `json:"force,omitempty"`
 }
+
+// Case outcomes: how a support case's conversation ended, or why a case closed by itself.
+const (
+	OutcomeResolved         = "resolved"           // an agent wrapped up the chat
+	OutcomeSolvedByBot      = "solved_by_bot"      // the member found the answer after all
+	OutcomeAwaitingFollowUp = "awaiting_follow_up" // no agent was free; the member left a message
+	OutcomeHandoverFailed   = "handover_failed"    // Flex could not take the chat; the member left
+	OutcomeClosedByOperator = "closed_by_operator" // an operator closed the conversation
+	OutcomeNoFollowUp       = "no_follow_up"       // nobody followed up within the window
+	OutcomeStale            = "stale"              // nothing was heard of the case for too long
+)
 
 // TimelineEntry is one change in a case's life.
 type TimelineEntry struct {
@@ -99,9 +128,13 @@ type CaseRecord struct {
 	Flex           *activities.FlexInteraction `json:"flex,omitempty"`
 	Articles       []activities.Article        `json:"articles,omitempty"`
 	Rating         int                         `json:"rating,omitempty"`
-	CreatedAt      time.Time                   `json:"created_at"`
-	UpdatedAt      time.Time                   `json:"updated_at"`
-	Timeline       []TimelineEntry             `json:"timeline"`
+	// Outcome says how the case's conversation ended or why the case closed by itself.
+	Outcome string `json:"outcome,omitempty"`
+	// ConversationEnded: the support conversation behind the case is over.
+	ConversationEnded bool            `json:"conversation_ended,omitempty"`
+	CreatedAt         time.Time       `json:"created_at"`
+	UpdatedAt         time.Time       `json:"updated_at"`
+	Timeline          []TimelineEntry `json:"timeline"`
 }
 
 // CaseState is the whole state of a Case, carried through continue-as-new.
@@ -109,6 +142,8 @@ type CaseState struct {
 	CaseRecord
 	Seen   SeenSet `json:"seen"`
 	Ledger Ledger  `json:"ledger"`
+	// Behaviour is the workflow behaviour version the case runs (see versioning.go).
+	Behaviour int `json:"behaviour,omitempty"`
 }
 
 // CaseView is the answer of QueryStatus and UpdateSetCaseStatus on a Case.
@@ -139,8 +174,9 @@ type caseWF struct {
 	events    workflow.ReceiveChannel
 	timer     deadlineTimer
 	published struct {
-		status CaseStatus
-		failed int
+		status  CaseStatus
+		failed  int
+		outcome string
 	}
 }
 
@@ -166,8 +202,9 @@ func newCase(ctx workflow.Context, in CaseInput) (*caseWF, error) {
 				Articles: in.Articles, CreatedAt: now, UpdatedAt: now,
 				Timeline: []TimelineEntry{{At: now, Status: CaseOpen, Actor: in.Reporter.Name(), Note: "opened"}},
 			},
-			Ledger: Ledger{KeyPrefix: keyPrefix(workflow.GetInfo(ctx).WorkflowExecution.RunID)},
-			Seen:   SeenSet{Max: 256},
+			Ledger:    Ledger{KeyPrefix: keyPrefix(workflow.GetInfo(ctx).WorkflowExecution.RunID)},
+			Seen:      SeenSet{Max: 256},
+			Behaviour: behaviourOf(ctx),
 		}
 		k.s.Seen.Add(in.EventID)
 		if in.Type != CaseSupport && in.ChannelID != "" {
@@ -268,7 +305,17 @@ func (k *caseWF) continueAsNew(ctx workflow.Context) error {
 	return workflow.NewContinueAsNewError(ctx, Case, CaseInput{Options: k.opts, State: &state})
 }
 
+// deadline is when the case acts by itself next. Bug and feature cases end only by status; a
+// support case follows its conversation, and one left open after its conversation ended waits
+// FollowUpWindow for support, then closes; one that hears nothing for StaleAfter closes too.
 func (k *caseWF) deadline() (time.Time, string) {
+	open := k.s.Status == CaseOpen || k.s.Status == CaseInProgress
+	if k.s.Behaviour >= behaviourEveryPathEnds && open && k.s.Type == CaseSupport {
+		if k.s.ConversationEnded {
+			return k.s.UpdatedAt.Add(k.opts.FollowUpWindow), "Close if nobody follows up"
+		}
+		return k.s.UpdatedAt.Add(k.opts.StaleAfter), "Close if nothing more is heard"
+	}
 	switch k.s.Status {
 	case CaseResolved, CaseDeclined:
 		return k.s.UpdatedAt.Add(k.opts.CloseAfter), "Close the case"
@@ -282,6 +329,14 @@ func (k *caseWF) deadline() (time.Time, string) {
 
 func (k *caseWF) onDeadline(ctx workflow.Context) {
 	switch k.s.Status {
+	case CaseOpen, CaseInProgress:
+		if k.s.ConversationEnded {
+			k.s.Outcome = OutcomeNoFollowUp
+			k.setStatus(ctx, CaseClosed, "flexcord", "closed: nobody followed up within "+k.opts.FollowUpWindow.String(), false)
+		} else {
+			k.s.Outcome = OutcomeStale
+			k.setStatus(ctx, CaseClosed, "flexcord", "closed: nothing heard for "+k.opts.StaleAfter.String(), false)
+		}
 	case CaseResolved, CaseDeclined:
 		k.setStatus(ctx, CaseClosed, "flexcord", "closed automatically", false)
 	case CaseClosed:
@@ -304,7 +359,13 @@ func (k *caseWF) onEvent(ctx workflow.Context, ev CaseEventSignal) {
 	if ev.Rating >= 1 && ev.Rating <= 5 {
 		k.s.Rating = ev.Rating
 	}
-	if ev.Status != "" && ev.Status != k.s.Status && k.s.Status.CanMoveTo(ev.Status) {
+	if ev.ConversationEnded {
+		k.s.ConversationEnded = true
+	}
+	if ev.Outcome != "" && k.s.Status != CaseClosed {
+		k.s.Outcome = ev.Outcome
+	}
+	if ev.Status != "" && ev.Status != k.s.Status && (k.s.Status.CanMoveTo(ev.Status) || (ev.Force && k.s.Status != CaseClosed)) {
 		k.setStatus(ctx, ev.Status, "conversation", ev.Note, false)
 		return
 	}
@@ -366,7 +427,7 @@ func capitalize(s string) string {
 
 func (k *caseWF) publish(ctx workflow.Context) {
 	failed := k.s.Ledger.Count(DeliveryFailed)
-	if k.published.status == k.s.Status && k.published.failed == failed {
+	if k.published.status == k.s.Status && k.published.failed == failed && k.published.outcome == k.s.Outcome {
 		return
 	}
 	err := workflow.UpsertTypedSearchAttributes(ctx,
@@ -374,9 +435,15 @@ func (k *caseWF) publish(ctx workflow.Context) {
 	if err != nil {
 		workflow.GetLogger(ctx).Warn("upsert search attributes", "error", err)
 	}
-	k.published.status, k.published.failed = k.s.Status, failed
+	k.published.status, k.published.failed, k.published.outcome = k.s.Status, failed, k.s.Outcome
 	var b strings.Builder
 	b.WriteString(fmt.Sprintf("**%s** %s · **%s**\n\n%s\n\n", k.s.CaseID, k.s.Type, k.s.Status, k.s.Title))
+	if k.s.Outcome != "" {
+		b.WriteString(fmt.Sprintf("**Outcome:** %s\n\n", k.s.Outcome))
+	}
+	if at, label := k.deadline(); !at.IsZero() && k.s.Behaviour >= behaviourEveryPathEnds {
+		b.WriteString(fmt.Sprintf("**Next deadline:** %s — %s\n\n", at.UTC().Format("2006-01-02 15:04:05 MST"), label))
+	}
 	b.WriteString(fmt.Sprintf("**Reporter:** %s (`%s`)\n\n", k.s.Reporter.Name(), k.s.Reporter.UserID))
 	if k.s.Assignee != "" {
 		b.WriteString(fmt.Sprintf("**Assignee:** %s\n\n", k.s.Assignee))

@@ -79,6 +79,7 @@ type Stage string
 const (
 	StageBot      Stage = "bot"      // the FAQ bot answers from the knowledge base
 	StageQueued   Stage = "queued"   // a case exists and a Flex task waits for an agent
+	StageNoAgent  Stage = "no_agent" // no agent took the chat; the member chooses to wait or leave a message
 	StageLive     Stage = "live"     // an agent accepted; messages relay both ways
 	StageResolved Stage = "resolved" // the agent wrapped up; the member is asked for a rating
 	StageClosed   Stage = "closed"   // finished
@@ -150,8 +151,10 @@ const (
 	SignalAgentJoined = "AgentJoined"
 	// SignalAgentMessage: the agent wrote in the Flex conversation.
 	SignalAgentMessage = "AgentMessage"
-	// SignalAgentWrappedUp: the agent ended the chat.
+	// SignalAgentWrappedUp: the agent ended the chat, or the Flex conversation was closed.
 	SignalAgentWrappedUp = "AgentWrappedUp"
+	// SignalNoAgent: no agent took the chat (TaskRouter task.canceled or workflow.timeout).
+	SignalNoAgent = "NoAgent"
 	// SignalCaseEvent: a Conversation tells its Case what happened (agent, Flex links, rating).
 	SignalCaseEvent = "CaseEvent"
 )
@@ -215,6 +218,13 @@ type UserMessageSignal struct {
 	Text      string `json:"text"`
 	// Attachments are URLs of files the member attached; they are passed on as links.
 	Attachments []string `json:"attachments,omitempty"`
+	// WantsHuman is ingress's reading of the text: the member asks for a person (i18n.WantsHuman).
+	// The workflow acts on it as data, so a change to the phrase catalogs never changes the
+	// replay of a recorded history.
+	WantsHuman bool `json:"wants_human,omitempty"`
+	// Backfill is set on messages that ingress fetched after a gateway gap rather than received
+	// live; they are handled the same way.
+	Backfill bool `json:"backfill,omitempty"`
 }
 
 // UserAction is what a member asked for with a button.
@@ -225,6 +235,11 @@ const (
 	ActionTalkToHuman UserAction = "human"
 	ActionSolved      UserAction = "solved"
 	ActionRate        UserAction = "rate"
+	// ActionKeepWaiting puts the member's case back in the queue after no agent was free.
+	ActionKeepWaiting UserAction = "wait"
+	// ActionLeaveMessage ends the conversation after no agent was free; the case stays open for
+	// support to follow up by DM.
+	ActionLeaveMessage UserAction = "leave"
 )
 
 // UserActionSignal is the payload of SignalUserAction.
@@ -234,6 +249,9 @@ type UserActionSignal struct {
 	Action  UserAction `json:"action"`
 	Rating  int        `json:"rating,omitempty"` // 1–5 with ActionRate
 	Locale  string     `json:"locale,omitempty"`
+	// CaseID is the case the button belongs to (rating, keep waiting, leave a message). A rating
+	// for a case stays valid after the member moved on to a new question.
+	CaseID string `json:"case_id,omitempty"`
 }
 
 const buttonPrefix = "flexcord:"
@@ -241,31 +259,66 @@ const buttonPrefix = "flexcord:"
 // ButtonCustomID is the Discord custom_id of a button that triggers action (with a rating for
 // ActionRate). ParseButtonCustomID reverses it.
 func ButtonCustomID(action UserAction, rating int) string {
-	if action == ActionRate {
-		return buttonPrefix + string(action) + ":" + strconv.Itoa(rating)
-	}
-	return buttonPrefix + string(action)
+	return CaseButtonCustomID(action, rating, "")
 }
 
-// ParseButtonCustomID returns the action (and rating) of a custom_id made by ButtonCustomID.
-func ParseButtonCustomID(customID string) (UserAction, int, error) {
+// CaseButtonCustomID is the custom_id of a button that belongs to a case: "flexcord:rate:5:C-7K3QX2",
+// "flexcord:wait:C-7K3QX2". An empty caseID gives the form ButtonCustomID gives.
+func CaseButtonCustomID(action UserAction, rating int, caseID string) string {
+	id := buttonPrefix + string(action)
+	if action == ActionRate {
+		id += ":" + strconv.Itoa(rating)
+	}
+	if caseID != "" {
+		id += ":" + caseID
+	}
+	return id
+}
+
+// ButtonPress is what a flexcord button asks for.
+type ButtonPress struct {
+	Action UserAction
+	Rating int    // 1–5 with ActionRate
+	CaseID string // set on buttons that belong to a case
+}
+
+// ParseButton reads a custom_id made by ButtonCustomID or CaseButtonCustomID.
+func ParseButton(customID string) (ButtonPress, error) {
 	rest, ok := strings.CutPrefix(customID, buttonPrefix)
 	if !ok {
-		return "", 0, fmt.Errorf("button %q is not a flexcord button", customID)
+		return ButtonPress{}, fmt.Errorf("button %q is not a flexcord button", customID)
 	}
-	name, arg, _ := strings.Cut(rest, ":")
-	switch a := UserAction(name); a {
-	case ActionTalkToHuman, ActionSolved:
-		return a, 0, nil
+	parts := strings.Split(rest, ":")
+	p := ButtonPress{Action: UserAction(parts[0])}
+	args := parts[1:]
+	switch p.Action {
+	case ActionTalkToHuman, ActionSolved, ActionKeepWaiting, ActionLeaveMessage:
 	case ActionRate:
-		n, err := strconv.Atoi(arg)
-		if err != nil || n < 1 || n > 5 {
-			return "", 0, fmt.Errorf("button %q: rating must be 1 to 5", customID)
+		if len(args) == 0 {
+			return ButtonPress{}, fmt.Errorf("button %q: rating must be 1 to 5", customID)
 		}
-		return a, n, nil
+		n, err := strconv.Atoi(args[0])
+		if err != nil || n < 1 || n > 5 {
+			return ButtonPress{}, fmt.Errorf("button %q: rating must be 1 to 5", customID)
+		}
+		p.Rating, args = n, args[1:]
 	default:
-		return "", 0, fmt.Errorf("button %q: unknown action %q", customID, name)
+		return ButtonPress{}, fmt.Errorf("button %q: unknown action %q", customID, parts[0])
 	}
+	switch {
+	case len(args) == 0:
+	case len(args) == 1 && ValidCaseID(args[0]):
+		p.CaseID = args[0]
+	default:
+		return ButtonPress{}, fmt.Errorf("button %q: %q is not a case id", customID, strings.Join(args, ":"))
+	}
+	return p, nil
+}
+
+// ParseButtonCustomID returns the action (and rating) of a custom_id; see ParseButton.
+func ParseButtonCustomID(customID string) (UserAction, int, error) {
+	p, err := ParseButton(customID)
+	return p.Action, p.Rating, err
 }
 
 // AgentJoinedSignal is the payload of SignalAgentJoined.
@@ -273,24 +326,52 @@ type AgentJoinedSignal struct {
 	EventID string `json:"event_id"` // the TaskRouter event Sid or idempotency token
 	// CaseID, when set, is the case the event belongs to; a Conversation ignores agent events
 	// of another (earlier) case of the same member.
-	CaseID    string `json:"case_id,omitempty"`
+	CaseID string `json:"case_id,omitempty"`
+	// AgentName is the name Flex shows the customer: the worker's full_name attribute, else its
+	// friendly name. Never a login identity.
 	AgentName string `json:"agent_name"`
 	WorkerSID string `json:"worker_sid,omitempty"`
-	TaskSID   string `json:"task_sid,omitempty"`
+	// TaskSID, when set, must be the task of the conversation's current hand-over; events of an
+	// earlier hand-over of the same case are ignored.
+	TaskSID string `json:"task_sid,omitempty"`
 }
 
 // AgentMessageSignal is the payload of SignalAgentMessage.
 type AgentMessageSignal struct {
-	EventID   string `json:"event_id"` // the Conversations MessageSid
-	CaseID    string `json:"case_id,omitempty"`
+	EventID string `json:"event_id"` // the Conversations MessageSid
+	CaseID  string `json:"case_id,omitempty"`
+	// AgentName is left empty by ingress: the member sees the name the agent joined with. It is
+	// never the author's login identity.
 	AgentName string `json:"agent_name,omitempty"`
 	Text      string `json:"text"`
+	// ConversationSID is the Flex conversation the message was written in; a message of another
+	// (earlier) hand-over's conversation is ignored.
+	ConversationSID string `json:"conversation_sid,omitempty"`
+	// Index is the message's position in the Flex conversation (HasIndex tells whether it is
+	// known). A jump past the last index the workflow knows makes it fetch the messages between.
+	Index    int  `json:"index,omitempty"`
+	HasIndex bool `json:"has_index,omitempty"`
 }
 
 // AgentWrappedUpSignal is the payload of SignalAgentWrappedUp.
 type AgentWrappedUpSignal struct {
 	EventID string `json:"event_id"`
 	CaseID  string `json:"case_id,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+	// TaskSID and ConversationSID, when set, must match the current hand-over.
+	TaskSID         string `json:"task_sid,omitempty"`
+	ConversationSID string `json:"conversation_sid,omitempty"`
+	// ConversationClosed is set when the Flex conversation itself was closed: no agent message can
+	// follow. After a task wrap-up alone, agent messages are still relayed until then.
+	ConversationClosed bool `json:"conversation_closed,omitempty"`
+}
+
+// NoAgentSignal is the payload of SignalNoAgent: the task ended without an agent (task.canceled,
+// workflow.timeout).
+type NoAgentSignal struct {
+	EventID string `json:"event_id"`
+	CaseID  string `json:"case_id,omitempty"`
+	TaskSID string `json:"task_sid,omitempty"`
 	Reason  string `json:"reason,omitempty"`
 }
 
@@ -305,7 +386,8 @@ type RetryDeliveriesResult struct {
 	Requeued []DeliveryView `json:"requeued"`
 }
 
-// CloseRequest is the argument of UpdateClose.
+// CloseRequest is the argument of UpdateClose. An operator close is final: nothing that was under
+// way when it landed (a case being opened, a hand-over to Flex) can reopen the conversation.
 type CloseRequest struct {
 	Reason   string `json:"reason,omitempty"`
 	Operator string `json:"operator,omitempty"`

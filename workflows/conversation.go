@@ -3,17 +3,12 @@ package workflows
 import (
 	"errors"
 	"fmt"
-	"hash/fnv"
-	"strconv"
-	"strings"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/flexcord/flexcord/activities"
-	"github.com/flexcord/flexcord/internal/i18n"
 )
 
 // ConversationOptions tune a Conversation. Zero values mean the defaults.
@@ -23,6 +18,23 @@ type ConversationOptions struct {
 	InactivityTimeout time.Duration `json:"inactivity_timeout,omitempty"`
 	// RatingTimeout is how long a resolved conversation waits for the member's rating (default 24 hours).
 	RatingTimeout time.Duration `json:"rating_timeout,omitempty"`
+	// QueueTimeout is how long a member waits in the queue before hearing that no agent is free
+	// (default 10 minutes).
+	QueueTimeout time.Duration `json:"queue_timeout,omitempty"`
+	// ChoiceTimeout is how long the member has to choose between keep waiting and leave a message;
+	// no choice leaves a message (default 30 minutes).
+	ChoiceTimeout time.Duration `json:"choice_timeout,omitempty"`
+	// LiveCheckAfter is how long a live chat may be silent both ways before the workflow checks
+	// that Flex still has it (default 1 hour).
+	LiveCheckAfter time.Duration `json:"live_check_after,omitempty"`
+	// LiveMaxSilence resolves a live chat with no message either way for this long, even if
+	// Flex still shows it open (default 24 hours, Flex's own closed timer).
+	LiveMaxSilence time.Duration `json:"live_max_silence,omitempty"`
+	// LiveCheckFailures is how many checks in a row may fail (Twilio unreachable) before the chat
+	// is resolved anyway (default 3).
+	LiveCheckFailures int `json:"live_check_failures,omitempty"`
+	// MaxHandovers bounds how often one case is handed to Flex (default 5).
+	MaxHandovers int `json:"max_handovers,omitempty"`
 	// FailedRetention is how long a closed conversation with failed deliveries stays open for an
 	// operator's RetryDeliveries (default 72 hours).
 	FailedRetention time.Duration `json:"failed_retention,omitempty"`
@@ -37,14 +49,23 @@ type ConversationOptions struct {
 }
 
 func (o ConversationOptions) withDefaults() ConversationOptions {
-	if o.InactivityTimeout <= 0 {
-		o.InactivityTimeout = 30 * time.Minute
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
 	}
-	if o.RatingTimeout <= 0 {
-		o.RatingTimeout = 24 * time.Hour
+	def(&o.InactivityTimeout, 30*time.Minute)
+	def(&o.RatingTimeout, 24*time.Hour)
+	def(&o.QueueTimeout, 10*time.Minute)
+	def(&o.ChoiceTimeout, 30*time.Minute)
+	def(&o.LiveCheckAfter, time.Hour)
+	def(&o.LiveMaxSilence, 24*time.Hour)
+	def(&o.FailedRetention, 72*time.Hour)
+	if o.LiveCheckFailures <= 0 {
+		o.LiveCheckFailures = 3
 	}
-	if o.FailedRetention <= 0 {
-		o.FailedRetention = 72 * time.Hour
+	if o.MaxHandovers <= 0 {
+		o.MaxHandovers = 5
 	}
 	if o.ContinueAsNewAfter <= 0 {
 		o.ContinueAsNewAfter = 2000
@@ -75,8 +96,47 @@ type TransferState struct {
 	// Pending: the member asked for a human and the transfer has not started yet.
 	Pending bool `json:"pending,omitempty"`
 	// Running: CreateFlexInteraction is under way.
-	Running bool   `json:"running,omitempty"`
+	Running bool `json:"running,omitempty"`
+	// Abandon: the hand-over under way is no longer wanted (operator close, no agent); the
+	// interaction it creates is closed at once.
+	Abandon bool   `json:"abandon,omitempty"`
 	Error   string `json:"error,omitempty"`
+}
+
+// OpsState is what the workflow has under way or due besides deliveries. It is carried through
+// continue-as-new, so a run never forgets a close it owes Flex.
+type OpsState struct {
+	// CloseFlex lists the Flex interactions to close (an operator close, no agent, a hand-over
+	// that finished after it was abandoned), oldest first; ClosingFlex: the first is being closed.
+	CloseFlex   []activities.FlexInteraction `json:"close_flex,omitempty"`
+	ClosingFlex bool                         `json:"closing_flex,omitempty"`
+	// OpeningCase: the Case child workflow is being started.
+	OpeningCase bool `json:"opening_case,omitempty"`
+	// Checking: CheckFlexInteraction is under way.
+	Checking bool `json:"checking,omitempty"`
+	// FetchDue / Fetching: agent messages missing after a gap are to be / being fetched.
+	FetchDue bool `json:"fetch_due,omitempty"`
+	Fetching bool `json:"fetching,omitempty"`
+	// Sweep is a Flex conversation left behind (closed under a member's message) whose agent
+	// messages after SweepAfter are still to be fetched and relayed.
+	Sweep      *activities.FlexInteraction `json:"sweep,omitempty"`
+	SweepAfter int                         `json:"sweep_after,omitempty"`
+	// Signalling counts signals to cases not yet acknowledged.
+	Signalling int `json:"signalling,omitempty"`
+}
+
+// ButtonMessage is a delivered message with buttons that may stop applying.
+type ButtonMessage struct {
+	Kind    string             `json:"kind"` // "bot", "no_agent", "rating"
+	Ref     MessageRef         `json:"ref"`
+	Message activities.Message `json:"message"`
+}
+
+// PendingRating is a rating the member may still give for an earlier case after moving on to a
+// new question.
+type PendingRating struct {
+	CaseID string    `json:"case_id"`
+	Until  time.Time `json:"until"`
 }
 
 // ConversationState is the whole state of a Conversation, carried through continue-as-new.
@@ -111,6 +171,42 @@ type ConversationState struct {
 	Ledger     Ledger                      `json:"ledger"`
 	// Runs counts continue-as-new hand-overs.
 	Runs int `json:"runs,omitempty"`
+
+	// Behaviour is the workflow behaviour version this conversation runs (see versioning.go).
+	Behaviour int `json:"behaviour,omitempty"`
+	// Episode counts the conversations this workflow has held for the member: a new question
+	// after the end starts the next one. Work started in one episode never acts on another.
+	Episode int `json:"episode,omitempty"`
+	// QueuedAt is when the member joined the queue; NoAgentAt when they heard no agent is free.
+	QueuedAt  time.Time `json:"queued_at,omitempty"`
+	NoAgentAt time.Time `json:"no_agent_at,omitempty"`
+	// LastFlexActivity is the last message either way while live (or the last check);
+	// LastChatAt the last message either way.
+	LastFlexActivity time.Time `json:"last_flex_activity,omitempty"`
+	LastChatAt       time.Time `json:"last_chat_at,omitempty"`
+	CheckFailures    int       `json:"check_failures,omitempty"`
+	// Handovers counts the hand-overs of the current case to Flex.
+	Handovers int `json:"handovers,omitempty"`
+	// FlexIndex is the index up to which every message of the current Flex conversation is
+	// known (relayed, posted by us, or fetched); FlexAhead holds the known indexes past it. An
+	// agent message past FlexIndex+1 means one before it is missing.
+	FlexIndex      int   `json:"flex_index,omitempty"`
+	FlexIndexKnown bool  `json:"flex_index_known,omitempty"`
+	FlexAhead      []int `json:"flex_ahead,omitempty"`
+	// FlexClosed: the current Flex conversation is closed; no agent message can follow.
+	FlexClosed bool `json:"flex_closed,omitempty"`
+	// FlexDelayed: the member was told a message to the agent is delayed.
+	FlexDelayed bool `json:"flex_delayed,omitempty"`
+	// HeldAgentMessages wait for the messages missing before them to be fetched.
+	HeldAgentMessages []AgentMessageSignal `json:"held_agent_messages,omitempty"`
+	// CaseReported is the case whose end this conversation has reported.
+	CaseReported  string          `json:"case_reported,omitempty"`
+	PendingRating *PendingRating  `json:"pending_rating,omitempty"`
+	Buttons       []ButtonMessage `json:"buttons,omitempty"`
+	Ops           OpsState        `json:"ops,omitempty"`
+	// DMChannelID and LastMessageID let ingress backfill DMs the gateway missed.
+	DMChannelID   string `json:"dm_channel_id,omitempty"`
+	LastMessageID string `json:"last_message_id,omitempty"`
 }
 
 // ConversationStatus is the answer of QueryStatus on a Conversation.
@@ -130,6 +226,18 @@ type ConversationStatus struct {
 	Failed     []DeliveryView              `json:"failed,omitempty"`
 	Delivered  int64                       `json:"delivered"`
 	Runs       int                         `json:"runs,omitempty"`
+	// DMChannelID is the member's DM channel with the bot, and LastMessageID the newest member
+	// message the conversation has taken: ingress backfills the DMs after it when the gateway
+	// reconnects.
+	DMChannelID   string `json:"dm_channel_id,omitempty"`
+	LastMessageID string `json:"last_message_id,omitempty"`
+	// Deadline is when the current stage's deadline falls, and DeadlineLabel what happens then.
+	Deadline      time.Time `json:"deadline,omitempty"`
+	DeadlineLabel string    `json:"deadline_label,omitempty"`
+	// ClosedReason says why a closed conversation closed.
+	ClosedReason string `json:"closed_reason,omitempty"`
+	Episode      int    `json:"episode,omitempty"`
+	Handovers    int    `json:"handovers,omitempty"`
 }
 
 // ConversationResult is what a finished Conversation returns.
@@ -143,17 +251,21 @@ type ConversationResult struct {
 
 // Closing reasons.
 const (
-	ReasonSolved      = "solved"
-	ReasonInactive    = "inactive"
-	ReasonRated       = "rated"
-	ReasonNoRating    = "rating_timeout"
-	ReasonByOperator  = "closed_by_operator"
-	ReasonNewQuestion = "new_conversation"
+	ReasonSolved       = "solved"
+	ReasonInactive     = "inactive"
+	ReasonRated        = "rated"
+	ReasonNoRating     = "rating_timeout"
+	ReasonByOperator   = "closed_by_operator"
+	ReasonNewQuestion  = "new_conversation"
+	ReasonLeftMessage  = "left_message"
+	ReasonFlexGone     = "flex_gone"
+	ReasonHandoverFail = "handover_failed"
 )
 
 // Conversation is the workflow of one member being helped: the FAQ bot, the transfer to a live
 // Flex agent, the live chat, the resolution and the rating. It is driven by signals from ingress
-// and delivers everything it says through its ledger.
+// and delivers everything it says through its ledger. Every stage has a deadline and a way out
+// (deadlines.go), and every end is reported to the member's case.
 func Conversation(ctx workflow.Context, in ConversationInput) (ConversationResult, error) {
 	c, err := newConversation(ctx, in)
 	if err != nil {
@@ -171,8 +283,6 @@ type conversation struct {
 	wake        waker
 	signals     int // signals handled in this run
 	timer       deadlineTimer
-	closeFlex   bool // CloseFlexInteraction is due
-	pendingOps  int  // transfers and closes under way
 	lastDetails string
 	lastSA      struct {
 		stage  Stage
@@ -199,18 +309,28 @@ func newConversation(ctx workflow.Context, in ConversationInput) (*conversation,
 		c.s = *in.State
 		c.s.Runs++
 		c.s.Ledger.resetInFlight()
+		c.recoverOps()
 	} else {
 		now := workflow.Now(ctx)
+		behaviour := behaviourOf(ctx)
+		seed := workflow.GetInfo(ctx).WorkflowExecution.RunID
+		if behaviour >= behaviourEveryPathEnds {
+			// The start time joins the run id, so keys differ even where run ids repeat
+			// (the test environment gives every run the same one).
+			seed += "|" + workflow.GetInfo(ctx).WorkflowStartTime.UTC().Format(time.RFC3339Nano)
+		}
 		c.s = ConversationState{
 			Member: in.Member, GuildID: in.GuildID, GuildName: in.GuildName, Locale: in.Locale,
 			Stage: StageBot, StartedAt: now, LastActivity: now,
-			Ledger: Ledger{KeyPrefix: keyPrefix(workflow.GetInfo(ctx).WorkflowExecution.RunID)},
-			Seen:   SeenSet{Max: DefaultSeenSetSize},
+			Ledger:    Ledger{KeyPrefix: keyPrefix(seed)},
+			Seen:      SeenSet{Max: DefaultSeenSetSize},
+			Behaviour: behaviour,
 		}
 	}
 	c.out = outbox{
-		ledger: &c.s.Ledger,
-		policy: c.opts.Delivery,
+		ledger:    &c.s.Ledger,
+		policy:    c.opts.Delivery,
+		fastFirst: c.v2(),
 		flexLink: func(caseID string) (activities.FlexInteraction, bool) {
 			if c.s.Flex == nil || caseID != c.s.CaseID {
 				return activities.FlexInteraction{}, false
@@ -219,6 +339,7 @@ func newConversation(ctx workflow.Context, in ConversationInput) (*conversation,
 		},
 		summary:       c.deliverySummary,
 		onFailed:      c.deliveryFailed,
+		onDelayed:     c.deliveryDelayed,
 		onDelivered:   c.deliveryDone,
 		failedChanged: func(ctx workflow.Context) { c.publish(ctx) },
 	}
@@ -253,6 +374,22 @@ func newConversation(ctx workflow.Context, in ConversationInput) (*conversation,
 	return c, nil
 }
 
+// recoverOps makes a new run pick up what an earlier run had under way. The earlier run waits for
+// its operations before continuing as new, so this only matters for state made by hand or by a
+// future change; it keeps the rule that nothing owed is forgotten.
+func (c *conversation) recoverOps() {
+	if c.s.Transfer.Running {
+		c.s.Transfer.Running, c.s.Transfer.Pending = false, true
+	}
+	if c.s.Ops.OpeningCase {
+		c.s.Ops.OpeningCase, c.s.Transfer.Pending = false, true
+	}
+	if c.s.Ops.Fetching {
+		c.s.Ops.Fetching, c.s.Ops.FetchDue = false, true
+	}
+	c.s.Ops.ClosingFlex, c.s.Ops.Checking, c.s.Ops.Signalling = false, false, 0
+}
+
 func (c *conversation) run(ctx workflow.Context) (ConversationResult, error) {
 	c.channels = []signalChannel{
 		{SignalHelpRequested, workflow.GetSignalChannel(ctx, SignalHelpRequested), receive(c.onHelpRequested)},
@@ -261,6 +398,9 @@ func (c *conversation) run(ctx workflow.Context) (ConversationResult, error) {
 		{SignalAgentJoined, workflow.GetSignalChannel(ctx, SignalAgentJoined), receive(c.onAgentJoined)},
 		{SignalAgentMessage, workflow.GetSignalChannel(ctx, SignalAgentMessage), receive(c.onAgentMessage)},
 		{SignalAgentWrappedUp, workflow.GetSignalChannel(ctx, SignalAgentWrappedUp), receive(c.onAgentWrappedUp)},
+	}
+	if c.v2() {
+		c.channels = append(c.channels, signalChannel{SignalNoAgent, workflow.GetSignalChannel(ctx, SignalNoAgent), receive(c.onNoAgent)})
 	}
 	for _, sc := range c.channels {
 		sc := sc
@@ -277,7 +417,7 @@ func (c *conversation) run(ctx workflow.Context) (ConversationResult, error) {
 
 	for {
 		c.step(ctx)
-		if c.finished(ctx) {
+		if c.finished() {
 			c.publish(ctx)
 			return ConversationResult{
 				Stage: c.s.Stage, CaseID: c.s.CaseID, Rating: c.s.Rating, ClosedReason: c.s.ClosedReason,
@@ -291,15 +431,12 @@ func (c *conversation) run(ctx workflow.Context) (ConversationResult, error) {
 	}
 }
 
-// step does whatever the state calls for before waiting again: transfers, closes, deliveries,
-// deadlines, and the Temporal UI's view of the state.
+// step does whatever the state calls for before waiting again: transfers, closes, checks,
+// deliveries, deadlines, and the Temporal UI's view of the state.
 func (c *conversation) step(ctx workflow.Context) {
 	for {
-		if c.s.Transfer.Pending && !c.out.paused {
-			c.startTransfer(ctx)
-		}
-		if c.closeFlex && c.s.Flex != nil && !c.out.paused {
-			c.startCloseFlex(ctx)
+		if !c.out.paused {
+			c.startDueOps(ctx)
 		}
 		c.out.pump(ctx, c.sel)
 		at, label := c.deadline()
@@ -312,37 +449,21 @@ func (c *conversation) step(ctx workflow.Context) {
 	c.publish(ctx)
 }
 
-func (c *conversation) deadline() (time.Time, string) {
-	switch c.s.Stage {
-	case StageBot:
-		return c.s.LastActivity.Add(c.opts.InactivityTimeout), "Close after inactivity"
-	case StageResolved:
-		return c.s.ResolvedAt.Add(c.opts.RatingTimeout), "Wait for the member's rating"
-	case StageClosed:
-		if c.s.Ledger.Count(DeliveryFailed) > 0 {
-			return c.s.ClosedAt.Add(c.opts.FailedRetention), "Keep failed deliveries for a retry"
+// pendingOps counts the operations under way whose results the workflow waits for.
+func (c *conversation) pendingOps() int {
+	n := c.s.Ops.Signalling
+	for _, b := range []bool{c.s.Transfer.Running, c.s.Ops.ClosingFlex, c.s.Ops.OpeningCase, c.s.Ops.Checking, c.s.Ops.Fetching} {
+		if b {
+			n++
 		}
 	}
-	return time.Time{}, ""
+	return n
 }
 
-func (c *conversation) onDeadline(ctx workflow.Context) {
-	switch c.s.Stage {
-	case StageBot:
-		c.sayToMember(ctx, "inactivity notice", activities.Message{Content: c.t("bot.inactive_closed")})
-		c.close(ctx, ReasonInactive)
-	case StageResolved:
-		c.close(ctx, ReasonNoRating)
-	case StageClosed:
-		// Retention of failed deliveries is over; finished() now lets the workflow end.
-		c.s.Ledger.Queue = nil
-	}
-}
-
-func (c *conversation) finished(ctx workflow.Context) bool {
-	return c.s.Stage == StageClosed && c.pendingOps == 0 && c.out.inFlight == 0 &&
+func (c *conversation) finished() bool {
+	return c.s.Stage == StageClosed && c.pendingOps() == 0 && c.out.inFlight == 0 &&
 		c.s.Ledger.Count(DeliveryPending) == 0 && c.s.Ledger.Count(DeliveryFailed) == 0 &&
-		!c.s.Transfer.Pending && !c.closeFlex
+		!c.s.Transfer.Pending && len(c.s.Ops.CloseFlex) == 0 && !c.s.Ops.FetchDue && c.s.Ops.Sweep == nil
 }
 
 func (c *conversation) shouldContinueAsNew(ctx workflow.Context) bool {
@@ -351,11 +472,12 @@ func (c *conversation) shouldContinueAsNew(ctx workflow.Context) bool {
 
 // continueAsNew hands the whole state to a new run. It first lets every activity of this run
 // finish (their results are state), then drains every signal already buffered, so that nothing
-// received is lost, and waits for update handlers to finish.
+// received is lost, and waits for update handlers to finish. What is still due (a Flex close, a
+// fetch) is in the state and done by the next run.
 func (c *conversation) continueAsNew(ctx workflow.Context) error {
 	c.out.paused = true
 	for {
-		for c.out.inFlight > 0 || c.pendingOps > 0 {
+		for c.out.inFlight > 0 || c.pendingOps() > 0 {
 			c.sel.Select(ctx)
 		}
 		for _, sc := range c.channels {
@@ -367,7 +489,7 @@ func (c *conversation) continueAsNew(ctx workflow.Context) error {
 		if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
 			return err
 		}
-		if c.out.inFlight == 0 && c.pendingOps == 0 && !c.anyBuffered() {
+		if c.out.inFlight == 0 && c.pendingOps() == 0 && !c.anyBuffered() {
 			break
 		}
 	}
@@ -395,571 +517,4 @@ func receive[T any](h func(ctx workflow.Context, sig T)) func(ctx workflow.Conte
 		ch.Receive(ctx, &sig)
 		h(ctx, sig)
 	}
-}
-
-func (c *conversation) fresh(eventID string) bool {
-	return c.s.Seen.Add(eventID)
-}
-
-// ourCase reports whether an agent event belongs to the conversation's current case; events
-// without a case id are taken as the current case's.
-func (c *conversation) ourCase(caseID string) bool {
-	return caseID == "" || caseID == c.s.CaseID
-}
-
-// --- member events -------------------------------------------------------------------------
-
-func (c *conversation) onHelpRequested(ctx workflow.Context, sig HelpRequestedSignal) {
-	if !c.fresh(sig.EventID) {
-		return
-	}
-	c.learnMember(sig.Member, sig.Locale)
-	if sig.GuildID != "" {
-		c.s.GuildID, c.s.GuildName = sig.GuildID, orDefault(sig.GuildName, c.s.GuildName)
-	}
-	if c.s.Stage == StageResolved || c.s.Stage == StageClosed {
-		c.restart(ctx)
-	}
-	c.s.LastActivity = workflow.Now(ctx)
-	if sig.Interaction != nil {
-		// The follow-up waits for the greeting: "check your DMs" once it is delivered, "I can't
-		// DM you" if Discord refuses it.
-		c.s.Interaction, c.s.InteractionAt, c.s.InteractionEventID = sig.Interaction, workflow.Now(ctx), sig.EventID
-	}
-	switch c.s.Stage {
-	case StageBot:
-		c.sayToMember(ctx, "greeting", activities.Message{
-			Content: c.t("greeting", "name", c.s.Member.Name()),
-			Buttons: []activities.Button{c.humanButton()},
-		})
-	case StageQueued, StageLive:
-		c.sayToMember(ctx, "reminder", activities.Message{Content: c.t("helpme.already", "case", c.s.CaseID)})
-	}
-}
-
-func (c *conversation) onUserMessage(ctx workflow.Context, sig UserMessageSignal) {
-	if !c.fresh(sig.EventID) {
-		return
-	}
-	c.learnMember(sig.Member, "")
-	text := strings.TrimSpace(sig.Text)
-	for _, a := range sig.Attachments {
-		text = strings.TrimSpace(text + "\n" + a)
-	}
-	if text == "" {
-		return
-	}
-	if c.s.Stage == StageResolved || c.s.Stage == StageClosed {
-		c.restart(ctx)
-	}
-	c.s.LastActivity = workflow.Now(ctx)
-	c.transcript(ctx, "member", c.s.Member.Name(), text)
-	switch c.s.Stage {
-	case StageBot:
-		if c.s.Subject == "" {
-			c.s.Subject = truncate(text, 120)
-		}
-		if i18n.WantsHuman(text) {
-			c.requestTransfer(ctx)
-			return
-		}
-		c.answerFromKnowledgeBase(ctx, text)
-	case StageQueued, StageLive:
-		c.enqueue(ctx, Destination{DestFlex, c.s.CaseID}, "member message", activities.Message{Content: text}, nil)
-	}
-}
-
-func (c *conversation) onUserAction(ctx workflow.Context, sig UserActionSignal) {
-	if !c.fresh(sig.EventID) {
-		return
-	}
-	c.learnMember(sig.Member, sig.Locale)
-	switch sig.Action {
-	case ActionTalkToHuman:
-		switch c.s.Stage {
-		case StageBot:
-			c.s.LastActivity = workflow.Now(ctx)
-			c.transcript(ctx, "member", c.s.Member.Name(), "[Talk to a human]")
-			c.requestTransfer(ctx)
-		case StageQueued, StageLive:
-			c.sayToMember(ctx, "reminder", activities.Message{Content: c.t("transfer.already", "case", c.s.CaseID)})
-		}
-	case ActionSolved:
-		if c.s.Stage == StageBot {
-			c.transcript(ctx, "member", c.s.Member.Name(), "[This solved it]")
-			c.sayToMember(ctx, "solved", activities.Message{Content: c.t("bot.solved_thanks")})
-			c.close(ctx, ReasonSolved)
-		}
-	case ActionRate:
-		if c.s.Stage == StageResolved && sig.Rating >= 1 && sig.Rating <= 5 {
-			c.s.Rating = sig.Rating
-			c.transcript(ctx, "member", c.s.Member.Name(), fmt.Sprintf("[Rated %d/5]", sig.Rating))
-			c.tellCase(ctx, CaseEventSignal{EventID: "rating:" + sig.EventID, Rating: sig.Rating, Note: "rated by the member"})
-			workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"rating": strconv.Itoa(sig.Rating)}).
-				Counter("flexcord_case_ratings").Inc(1)
-			c.sayToMember(ctx, "rating thanks", activities.Message{Content: c.t("rating.thanks", "rating", strconv.Itoa(sig.Rating))})
-			c.close(ctx, ReasonRated)
-		}
-	}
-}
-
-// --- agent events --------------------------------------------------------------------------
-
-func (c *conversation) onAgentJoined(ctx workflow.Context, sig AgentJoinedSignal) {
-	if !c.fresh(sig.EventID) || !c.ourCase(sig.CaseID) {
-		return
-	}
-	if c.s.Stage != StageQueued && c.s.Stage != StageLive {
-		return
-	}
-	name := orDefault(sig.AgentName, c.t("agent.default_name"))
-	if c.s.Stage == StageLive && name == c.s.Agent {
-		return
-	}
-	c.s.Agent = name
-	c.setStage(ctx, StageLive)
-	c.transcript(ctx, "system", "", name+" joined")
-	c.sayToMember(ctx, "agent joined", activities.Message{Content: c.t("agent.joined", "agent", name)})
-	c.tellCase(ctx, CaseEventSignal{EventID: "joined:" + sig.EventID, Status: CaseInProgress, Assignee: name, Note: name + " accepted the chat"})
-}
-
-func (c *conversation) onAgentMessage(ctx workflow.Context, sig AgentMessageSignal) {
-	if !c.fresh(sig.EventID) || !c.ourCase(sig.CaseID) {
-		return
-	}
-	if c.s.Stage != StageQueued && c.s.Stage != StageLive {
-		return
-	}
-	text := strings.TrimSpace(sig.Text)
-	if text == "" {
-		return
-	}
-	name := orDefault(sig.AgentName, orDefault(c.s.Agent, c.t("agent.default_name")))
-	c.transcript(ctx, "agent", name, text)
-	c.sayToMember(ctx, "agent reply", activities.Message{Content: c.t("agent.message", "agent", name, "text", text)})
-}
-
-func (c *conversation) onAgentWrappedUp(ctx workflow.Context, sig AgentWrappedUpSignal) {
-	if !c.fresh(sig.EventID) || !c.ourCase(sig.CaseID) {
-		return
-	}
-	if c.s.Stage != StageQueued && c.s.Stage != StageLive {
-		return
-	}
-	c.s.ResolvedAt = workflow.Now(ctx)
-	c.setStage(ctx, StageResolved)
-	c.transcript(ctx, "system", "", "The agent wrapped up")
-	// Messages still waiting for the agent can no longer be answered; the transcript keeps them.
-	c.s.Ledger.Drop(Destination{DestFlex, c.s.CaseID})
-	c.tellCase(ctx, CaseEventSignal{EventID: "wrapup:" + sig.EventID, Status: CaseResolved, Note: orDefault(sig.Reason, "the agent wrapped up")})
-	buttons := make([]activities.Button, 0, 5)
-	for r := 1; r <= 5; r++ {
-		buttons = append(buttons, activities.Button{CustomID: ButtonCustomID(ActionRate, r), Label: strconv.Itoa(r), Style: activities.ButtonSecondary})
-	}
-	c.sayToMember(ctx, "rating request", activities.Message{Content: c.t("resolved.rate", "case", c.s.CaseID), Buttons: buttons})
-}
-
-// --- operator actions ----------------------------------------------------------------------
-
-func (c *conversation) closeByOperator(ctx workflow.Context, req CloseRequest) {
-	if c.s.Stage == StageQueued || c.s.Stage == StageLive {
-		c.closeFlex = c.s.Flex != nil
-		c.s.Transfer.Pending = false
-		c.s.Ledger.Drop(Destination{DestFlex, c.s.CaseID})
-	}
-	c.transcript(ctx, "system", "", "Closed by "+orDefault(req.Operator, "an operator")+": "+req.Reason)
-	c.sayToMember(ctx, "closed notice", activities.Message{Content: c.t("closed.by_support", "case", orDefault(c.s.CaseID, "-"))})
-	c.close(ctx, ReasonByOperator)
-}
-
-// --- the bot stage -------------------------------------------------------------------------
-
-func (c *conversation) answerFromKnowledgeBase(ctx workflow.Context, question string) {
-	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		ScheduleToCloseTimeout: 10 * time.Second,
-		Summary:                "Search the knowledge base",
-		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 3},
-	})
-	var res activities.SearchKnowledgeBaseResult
-	err := workflow.ExecuteLocalActivity(lctx, knowledgeActs.SearchKnowledgeBase, activities.SearchKnowledgeBaseInput{
-		Query: question, Locale: c.s.Locale, Limit: 3,
-	}).Get(ctx, &res)
-	if err != nil {
-		// A knowledge-base hiccup must not end the conversation: offer a human instead.
-		workflow.GetLogger(ctx).Warn("knowledge base search failed", "error", err)
-		res.Articles = nil
-	}
-	buttons := []activities.Button{c.humanButton()}
-	if len(res.Articles) == 0 {
-		c.transcript(ctx, "bot", "", c.t("bot.no_results"))
-		c.sayToMember(ctx, "no articles", activities.Message{Content: c.t("bot.no_results"), Buttons: buttons})
-		return
-	}
-	c.s.Articles = appendArticles(c.s.Articles, res.Articles)
-	embeds := make([]activities.Embed, 0, len(res.Articles))
-	titles := make([]string, 0, len(res.Articles))
-	for _, a := range res.Articles {
-		embeds = append(embeds, activities.Embed{Title: a.Title, URL: a.URL, Description: a.Snippet})
-		titles = append(titles, a.Title)
-	}
-	buttons = append([]activities.Button{{CustomID: ButtonCustomID(ActionSolved, 0), Label: c.t("button.solved"), Style: activities.ButtonSuccess}}, buttons...)
-	c.transcript(ctx, "bot", "", "Suggested: "+strings.Join(titles, "; "))
-	c.sayToMember(ctx, "articles", activities.Message{Content: c.t("bot.articles_intro"), Embeds: embeds, Buttons: buttons})
-}
-
-// appendArticles keeps every article suggested so far, once, most recent last, at most ten.
-func appendArticles(have, add []activities.Article) []activities.Article {
-	for _, a := range add {
-		for i := range have {
-			if have[i].ID == a.ID {
-				have = append(have[:i], have[i+1:]...)
-				break
-			}
-		}
-		have = append(have, a)
-	}
-	if len(have) > 10 {
-		have = have[len(have)-10:]
-	}
-	return have
-}
-
-// --- the transfer --------------------------------------------------------------------------
-
-func (c *conversation) requestTransfer(ctx workflow.Context) {
-	if c.s.Stage != StageBot || c.s.Transfer.Pending || c.s.Transfer.Running {
-		return
-	}
-	c.s.Transfer = TransferState{Pending: true}
-}
-
-// startTransfer opens the support case (a child Case workflow that outlives the conversation),
-// tells the member, and starts handing the conversation to Flex.
-func (c *conversation) startTransfer(ctx workflow.Context) {
-	c.s.Transfer.Pending = false
-	if c.s.CaseID == "" {
-		caseID, err := c.openCase(ctx)
-		if err != nil {
-			workflow.GetLogger(ctx).Error("open support case", "error", err)
-			c.s.Transfer.Error = rootMessage(err)
-			c.sayToMember(ctx, "transfer failed", activities.Message{Content: c.t("transfer.failed", "case", "-"), Buttons: []activities.Button{c.humanButton()}})
-			return
-		}
-		c.s.CaseID = caseID
-		c.transcript(ctx, "system", "", "Case "+caseID+" created")
-		c.sayToMember(ctx, "case created", activities.Message{Content: c.t("transfer.created", "case", caseID)})
-	}
-	c.setStage(ctx, StageQueued)
-	c.s.Transfer.Running = true
-	c.pendingOps++
-	actx := workflow.WithActivityOptions(ctx, c.opts.Transfer.activityOptions("Hand case "+c.s.CaseID+" to Flex"))
-	f := workflow.ExecuteActivity(actx, flexActs.CreateFlexInteraction, activities.CreateFlexInteractionInput{
-		CaseID: c.s.CaseID, DiscordUserID: c.s.Member.UserID, Username: c.s.Member.Name(),
-		GuildID: c.s.GuildID, GuildName: c.s.GuildName, Locale: c.s.Locale,
-		Transcript: c.s.Transcript, Articles: c.s.Articles,
-	})
-	caseID := c.s.CaseID
-	c.sel.AddFuture(f, func(f workflow.Future) {
-		c.pendingOps--
-		c.s.Transfer.Running = false
-		var fi activities.FlexInteraction
-		if err := f.Get(ctx, &fi); err != nil {
-			workflow.GetLogger(ctx).Error("hand case to Flex", "case", caseID, "error", err)
-			c.s.Transfer.Error = rootMessage(err)
-			if c.s.Stage != StageQueued {
-				return
-			}
-			// Back to the bot; the member's messages stay in the transcript the next transfer carries.
-			c.s.Ledger.Drop(Destination{DestFlex, caseID})
-			c.setStage(ctx, StageBot)
-			c.s.LastActivity = workflow.Now(ctx)
-			c.sayToMember(ctx, "transfer failed", activities.Message{Content: c.t("transfer.failed", "case", caseID), Buttons: []activities.Button{c.humanButton()}})
-			return
-		}
-		c.s.Transfer.Error = ""
-		c.s.Flex = &fi
-		c.tellCase(ctx, CaseEventSignal{EventID: "flex:" + fi.InteractionSID, Flex: &fi, Note: "handed to Flex"})
-		if c.s.Stage == StageClosed {
-			c.closeFlex = true
-		}
-	})
-}
-
-// openCase starts the member's support case as a child workflow and returns its id. Case ids are
-// derived from this run's id, so replay gives the same id; a collision with an existing case
-// moves on to the next candidate.
-func (c *conversation) openCase(ctx workflow.Context) (string, error) {
-	runID := workflow.GetInfo(ctx).WorkflowExecution.RunID
-	for attempt := 0; attempt < 5; attempt++ {
-		h := fnv.New64a()
-		_, _ = h.Write([]byte(fmt.Sprintf("%s|%s|%d|%d", runID, c.s.Member.UserID, c.s.CasesOpened, attempt)))
-		caseID := FormatCaseID(h.Sum64())
-		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-			WorkflowID:            CaseWorkflowID(caseID),
-			TaskQueue:             TaskQueue,
-			ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
-			WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-			StaticSummary:         fmt.Sprintf("Support case · %s · %s", c.s.Member.Name(), orDefault(c.s.GuildName, c.s.GuildID)),
-			TypedSearchAttributes: temporal.NewSearchAttributes(
-				SearchAttrCaseID.ValueSet(caseID), SearchAttrCaseType.ValueSet(string(CaseSupport)),
-				SearchAttrCaseStatus.ValueSet(string(CaseOpen)), SearchAttrDiscordUserID.ValueSet(c.s.Member.UserID),
-			),
-		})
-		child := workflow.ExecuteChildWorkflow(cctx, Case, CaseInput{
-			CaseID: caseID, Type: CaseSupport, Reporter: c.s.Member, GuildID: c.s.GuildID, Locale: c.s.Locale,
-			Title:          orDefault(c.s.Subject, "Support request from "+c.s.Member.Name()),
-			Description:    memberLines(c.s.Transcript),
-			ConversationID: ConversationWorkflowID(c.s.Member.UserID),
-			Articles:       c.s.Articles,
-		})
-		var exec workflow.Execution
-		err := child.GetChildWorkflowExecution().Get(ctx, &exec)
-		if err == nil {
-			c.s.CasesOpened++
-			return caseID, nil
-		}
-		if !errors.As(err, new(*temporal.ChildWorkflowExecutionAlreadyStartedError)) {
-			return "", fmt.Errorf("start case %s: %w", caseID, err)
-		}
-	}
-	return "", errors.New("no free case id after 5 attempts")
-}
-
-func memberLines(t []activities.TranscriptLine) string {
-	var b strings.Builder
-	for _, l := range t {
-		if l.From == "member" {
-			b.WriteString(l.Text)
-			b.WriteString("\n")
-		}
-	}
-	return strings.TrimSpace(b.String())
-}
-
-func (c *conversation) startCloseFlex(ctx workflow.Context) {
-	c.closeFlex = false
-	fi := *c.s.Flex
-	c.pendingOps++
-	actx := workflow.WithActivityOptions(ctx, c.opts.Delivery.activityOptions("Close the Flex interaction of case "+c.s.CaseID))
-	f := workflow.ExecuteActivity(actx, flexActs.CloseFlexInteraction, activities.CloseFlexInteractionInput{Interaction: fi})
-	c.sel.AddFuture(f, func(f workflow.Future) {
-		c.pendingOps--
-		if err := f.Get(ctx, nil); err != nil {
-			workflow.GetLogger(ctx).Error("close Flex interaction", "case", c.s.CaseID, "error", err)
-			c.transcript(ctx, "system", "", "Closing the Flex interaction failed: "+rootMessage(err))
-		}
-	})
-}
-
-// tellCase signals the conversation's case. A case that is gone (closed by an operator) is noted
-// and otherwise ignored: the conversation goes on.
-func (c *conversation) tellCase(ctx workflow.Context, ev CaseEventSignal) {
-	if c.s.CaseID == "" {
-		return
-	}
-	err := workflow.SignalExternalWorkflow(ctx, CaseWorkflowID(c.s.CaseID), "", SignalCaseEvent, ev).Get(ctx, nil)
-	if err != nil {
-		workflow.GetLogger(ctx).Warn("signal case", "case", c.s.CaseID, "error", err)
-	}
-}
-
-// --- helpers -------------------------------------------------------------------------------
-
-func (c *conversation) restart(ctx workflow.Context) {
-	now := workflow.Now(ctx)
-	prev := c.s
-	c.s = ConversationState{
-		Member: prev.Member, GuildID: prev.GuildID, GuildName: prev.GuildName, Locale: prev.Locale,
-		Stage: StageBot, StartedAt: now, LastActivity: now, CasesOpened: prev.CasesOpened,
-		Seen: prev.Seen, Ledger: prev.Ledger, Runs: prev.Runs,
-	}
-	c.closeFlex = false
-	c.note(ctx, "a new conversation started ("+ReasonNewQuestion+")")
-	c.setStage(ctx, StageBot)
-}
-
-func (c *conversation) close(ctx workflow.Context, reason string) {
-	c.s.ClosedReason = reason
-	c.s.ClosedAt = workflow.Now(ctx)
-	c.s.Transfer.Pending = false
-	c.setStage(ctx, StageClosed)
-}
-
-func (c *conversation) setStage(ctx workflow.Context, s Stage) {
-	if c.s.Stage == s {
-		return
-	}
-	c.s.Stage = s
-	c.publish(ctx)
-}
-
-func (c *conversation) learnMember(m Member, locale string) {
-	if m.Username != "" {
-		c.s.Member.Username = m.Username
-	}
-	if m.DisplayName != "" {
-		c.s.Member.DisplayName = m.DisplayName
-	}
-	if locale != "" {
-		c.s.Locale = locale
-	}
-}
-
-func (c *conversation) t(key string, args ...string) string { return i18n.T(c.s.Locale, key, args...) }
-
-func (c *conversation) humanButton() activities.Button {
-	return activities.Button{CustomID: ButtonCustomID(ActionTalkToHuman, 0), Label: c.t("button.human"), Style: activities.ButtonPrimary}
-}
-
-func (c *conversation) sayToMember(ctx workflow.Context, label string, msg activities.Message) {
-	if label != "agent reply" && msg.Content != "" {
-		c.transcript(ctx, "bot", "", msg.Content)
-	}
-	c.enqueue(ctx, Destination{DestMember, c.s.Member.UserID}, label, msg, nil)
-}
-
-func (c *conversation) enqueue(ctx workflow.Context, dest Destination, label string, msg activities.Message, in *Interaction) {
-	seq := c.s.Ledger.Enqueue(workflow.Now(ctx), dest, label, msg)
-	if in != nil {
-		d, _ := c.s.Ledger.Get(seq)
-		d.Interaction = in
-	}
-}
-
-func (c *conversation) transcript(ctx workflow.Context, from, name, text string) {
-	c.s.Transcript = append(c.s.Transcript, activities.TranscriptLine{At: workflow.Now(ctx), From: from, Name: name, Text: truncate(text, 1000)})
-	if n := len(c.s.Transcript) - c.opts.TranscriptTail; n > 0 {
-		c.s.Transcript = append(c.s.Transcript[:0:0], c.s.Transcript[n:]...)
-	}
-}
-
-func (c *conversation) note(ctx workflow.Context, text string) {
-	workflow.GetLogger(ctx).Info(text)
-}
-
-func (c *conversation) deliverySummary(d Delivery) string {
-	switch d.Dest.Kind {
-	case DestMember:
-		return "DM " + c.s.Member.Name() + ": " + d.Label
-	case DestFlex:
-		return "Post to Flex (case " + d.Dest.ID + "): " + d.Label
-	case DestInteraction:
-		return "Follow up /helpme: " + d.Label
-	default:
-		return "Post to " + d.Dest.String() + ": " + d.Label
-	}
-}
-
-// deliveryFailed tells the other side about a delivery that failed for good.
-func (c *conversation) deliveryFailed(ctx workflow.Context, d Delivery) {
-	workflow.GetLogger(ctx).Warn("delivery failed", "destination", d.Dest.String(), "seq", d.Seq, "error_type", d.ErrorType, "error", d.Error)
-	switch d.Dest.Kind {
-	case DestMember:
-		if (c.s.Stage == StageQueued || c.s.Stage == StageLive) && c.s.CaseID != "" {
-			c.enqueue(ctx, Destination{DestFlex, c.s.CaseID}, "delivery failure notice",
-				activities.Message{Content: "[flexcord] A message could not be delivered to the member on Discord (" + d.ErrorType + "): " + truncate(d.Error, 200)}, nil)
-		}
-		c.followUpHelp(ctx, "DMs closed notice", "helpme.dm_failed")
-	case DestFlex:
-		c.sayToMember(ctx, "agent unreachable notice", activities.Message{Content: c.t("agent.unreachable")})
-	}
-}
-
-// deliveryDone reacts to a delivery that arrived.
-func (c *conversation) deliveryDone(ctx workflow.Context, d Delivery) {
-	if d.Dest.Kind == DestMember {
-		c.followUpHelp(ctx, "/helpme follow-up", "helpme.ack")
-	}
-}
-
-// followUpHelp answers the pending /helpme interaction, once, while its token is still valid.
-func (c *conversation) followUpHelp(ctx workflow.Context, label, key string) {
-	if c.s.Interaction == nil {
-		return
-	}
-	in := c.s.Interaction
-	c.s.Interaction = nil
-	if workflow.Now(ctx).Sub(c.s.InteractionAt) >= 14*time.Minute {
-		return // Discord invalidates interaction tokens after 15 minutes.
-	}
-	c.enqueue(ctx, Destination{DestInteraction, c.s.InteractionEventID}, label,
-		activities.Message{Content: c.t(key), Ephemeral: true}, in)
-}
-
-// publish refreshes what the Temporal UI shows: search attributes and current details.
-func (c *conversation) publish(ctx workflow.Context) {
-	failed := c.s.Ledger.Count(DeliveryFailed)
-	var upd []temporal.SearchAttributeUpdate
-	if c.lastSA.stage != c.s.Stage {
-		upd = append(upd, SearchAttrStage.ValueSet(string(c.s.Stage)))
-	}
-	if c.lastSA.caseID != c.s.CaseID && c.s.CaseID != "" {
-		upd = append(upd, SearchAttrCaseID.ValueSet(c.s.CaseID))
-	}
-	if c.lastSA.agent != c.s.Agent && c.s.Agent != "" {
-		upd = append(upd, SearchAttrAgent.ValueSet(c.s.Agent))
-	}
-	if c.lastSA.failed != failed || c.lastSA.stage == "" {
-		upd = append(upd, SearchAttrFailedDeliveries.ValueSet(int64(failed)))
-	}
-	if len(upd) > 0 {
-		if err := workflow.UpsertTypedSearchAttributes(ctx, upd...); err != nil {
-			workflow.GetLogger(ctx).Warn("upsert search attributes", "error", err)
-		}
-		c.lastSA.stage, c.lastSA.caseID, c.lastSA.agent, c.lastSA.failed = c.s.Stage, c.s.CaseID, c.s.Agent, failed
-	}
-	if d := c.details(); d != c.lastDetails {
-		workflow.SetCurrentDetails(ctx, d)
-		c.lastDetails = d
-	}
-}
-
-func (c *conversation) details() string {
-	var b strings.Builder
-	b.WriteString(fmt.Sprintf("**Stage:** %s\n\n", c.s.Stage))
-	b.WriteString(fmt.Sprintf("**Member:** %s (`%s`)\n\n", c.s.Member.Name(), c.s.Member.UserID))
-	if c.s.CaseID != "" {
-		b.WriteString(fmt.Sprintf("**Case:** %s\n\n", c.s.CaseID))
-	}
-	if c.s.Agent != "" {
-		b.WriteString(fmt.Sprintf("**Agent:** %s\n\n", c.s.Agent))
-	}
-	if c.s.Transfer.Error != "" {
-		b.WriteString(fmt.Sprintf("**Transfer error:** %s\n\n", c.s.Transfer.Error))
-	}
-	if n := c.s.Ledger.Count(DeliveryFailed); n > 0 {
-		b.WriteString(fmt.Sprintf("**Failed deliveries:** %d (run the RetryDeliveries update once fixed)\n\n", n))
-		for _, v := range c.s.Ledger.Views(DeliveryFailed) {
-			b.WriteString(fmt.Sprintf("- #%d to %s: %s — %s\n", v.Seq, v.Destination, v.Label, v.Error))
-		}
-		b.WriteString("\n")
-	}
-	if n := len(c.s.Transcript); n > 0 {
-		b.WriteString("**Last messages:**\n\n")
-		for _, l := range c.s.Transcript[max(0, n-5):] {
-			who := l.From
-			if l.Name != "" {
-				who = l.Name
-			}
-			b.WriteString(fmt.Sprintf("- %s: %s\n", who, truncate(strings.ReplaceAll(l.Text, "\n", " "), 120)))
-		}
-	}
-	return b.String()
-}
-
-func (c *conversation) status() ConversationStatus {
-	return ConversationStatus{
-		Member: c.s.Member, Stage: c.s.Stage, Locale: c.s.Locale, CaseID: c.s.CaseID, Agent: c.s.Agent,
-		Flex: c.s.Flex, Transfer: c.s.Transfer, Articles: c.s.Articles, Rating: c.s.Rating,
-		Transcript: c.s.Transcript,
-		Pending:    c.s.Ledger.Views(DeliveryPending), InFlight: c.s.Ledger.Views(DeliveryInFlight),
-		Failed: c.s.Ledger.Views(DeliveryFailed), Delivered: c.s.Ledger.Delivered, Runs: c.s.Runs,
-	}
-}
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }

@@ -91,6 +91,11 @@ func msg(id, text string) UserMessageSignal {
 	return UserMessageSignal{EventID: id, Member: testMember, Text: text}
 }
 
+// ask is a message that ingress read as a request for a person.
+func ask(id, text string) UserMessageSignal {
+	return UserMessageSignal{EventID: id, Member: testMember, Text: text, WantsHuman: true}
+}
+
 func action(id string, a UserAction, rating int) UserActionSignal {
 	return UserActionSignal{EventID: id, Member: testMember, Action: a, Rating: rating}
 }
@@ -153,7 +158,7 @@ func TestConversationJourney(t *testing.T) {
 	if b := c.fakes.dms[0].Message.Buttons; len(b) != 1 || b[0].CustomID != ButtonCustomID(ActionTalkToHuman, 0) {
 		t.Errorf("greeting buttons = %+v", b)
 	}
-	if b := c.fakes.dms[6].Message.Buttons; len(b) != 5 || b[4].CustomID != "flexcord:rate:5" {
+	if b := c.fakes.dms[6].Message.Buttons; len(b) != 5 || b[4].CustomID != "flexcord:rate:5:"+res.CaseID {
 		t.Errorf("rating buttons = %+v", b)
 	}
 	if got := c.fakes.flexBodies(); strings.Join(got, "|") != "still there?|thanks!" {
@@ -182,7 +187,7 @@ func TestConversationJourney(t *testing.T) {
 func TestConversationCaseRecordsResolutionAndRating(t *testing.T) {
 	c := newConvTest(t)
 	var caseView CaseView
-	c.signal(SignalUserMessage, msg("m1", "I want to talk to a human"))
+	c.signal(SignalUserMessage, ask("m1", "I want to talk to a human"))
 	c.signal(SignalAgentJoined, AgentJoinedSignal{EventID: "EV1", AgentName: "Ana"})
 	c.signal(SignalAgentWrappedUp, AgentWrappedUpSignal{EventID: "EV2"})
 	c.signal(SignalUserAction, action("i3", ActionRate, 4))
@@ -550,7 +555,7 @@ func TestButtonCustomIDs(t *testing.T) {
 
 // quietLogger keeps the test environment's debug chatter out of test output; warnings still show.
 func quietLogger() log.Logger {
-	return log.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
+	return log.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: quietLevel()})))
 }
 
 func TestConversationIgnoresAgentEventsOfAnotherCase(t *testing.T) {
@@ -578,4 +583,12 @@ func TestConversationIgnoresAgentEventsOfAnotherCase(t *testing.T) {
 	if res.ClosedReason != ReasonRated {
 		t.Errorf("result = %+v", res)
 	}
+}
+
+// quietLevel is the log level of workflow tests: errors only, or FLEXCORD_TEST_LOG=debug.
+func quietLevel() slog.Level {
+	if os.Getenv("FLEXCORD_TEST_LOG") == "debug" {
+		return slog.LevelDebug
+	}
+	return slog.LevelError + 4
 }

@@ -25,6 +25,19 @@ type fakeProviders struct {
 	created  []activities.CreateFlexInteractionInput
 	closed   []activities.CloseFlexInteractionInput
 	searches []activities.SearchKnowledgeBaseInput
+	edits    []activities.EditDirectMessageInput
+	checks   []activities.CheckFlexInteractionInput
+
+	// gone lists the Flex conversations Flex has lost: posts to them fail with
+	// FlexConversationGone and checks find nothing.
+	gone map[string]bool
+	// createFails makes every hand-over fail for good; flexFailures makes that many posts to
+	// Flex fail with a retryable error first.
+	createFails  bool
+	flexFailures int
+	// agentLog holds agent messages written in Flex conversations, by conversation SID, for
+	// FetchAgentMessages.
+	agentLog map[string][]activities.AgentMessage
 
 	// dmsClosed makes direct messages fail the way Discord does for a member with DMs closed.
 	dmsClosed bool
@@ -34,7 +47,7 @@ type fakeProviders struct {
 }
 
 func newFakeProviders() *fakeProviders {
-	return &fakeProviders{inFlight: map[string]int{}}
+	return &fakeProviders{inFlight: map[string]int{}, agentLog: map[string][]activities.AgentMessage{}, gone: map[string]bool{}}
 }
 
 // register puts the fakes on a worker registry under the activity names the workflows use.
@@ -46,6 +59,9 @@ func (f *fakeProviders) register(r worker.ActivityRegistry) {
 	r.RegisterActivityWithOptions(f.PostFlexMessage, activity.RegisterOptions{Name: "PostFlexMessage"})
 	r.RegisterActivityWithOptions(f.CloseFlexInteraction, activity.RegisterOptions{Name: "CloseFlexInteraction"})
 	r.RegisterActivityWithOptions(f.SearchKnowledgeBase, activity.RegisterOptions{Name: "SearchKnowledgeBase"})
+	r.RegisterActivityWithOptions(f.EditDirectMessage, activity.RegisterOptions{Name: "EditDirectMessage"})
+	r.RegisterActivityWithOptions(f.CheckFlexInteraction, activity.RegisterOptions{Name: "CheckFlexInteraction"})
+	r.RegisterActivityWithOptions(f.FetchAgentMessages, activity.RegisterOptions{Name: "FetchAgentMessages"})
 }
 
 func (f *fakeProviders) enter(dest string) func() {
@@ -97,9 +113,16 @@ func (f *fakeProviders) CreateFlexInteraction(ctx context.Context, in activities
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.created = append(f.created, in)
+	if f.createFails {
+		return activities.FlexInteraction{}, temporal.NewNonRetryableApplicationError("twilio 45361: downstream error", activities.ErrTwilioRejected, nil)
+	}
+	suffix := in.CaseID
+	if in.Handover > 1 {
+		suffix += fmt.Sprint("-", in.Handover)
+	}
 	return activities.FlexInteraction{
-		ConversationSID: "CH" + in.CaseID, InteractionSID: "KD" + in.CaseID, ChannelSID: "UO" + in.CaseID,
-		TaskSID: "WT" + in.CaseID, Identity: "discord:" + in.DiscordUserID,
+		ConversationSID: "CH" + suffix, InteractionSID: "KD" + suffix, ChannelSID: "UO" + suffix,
+		TaskSID: "WT" + suffix, Identity: "discord:" + in.DiscordUserID, Handover: in.Handover,
 	}, nil
 }
 
@@ -107,8 +130,53 @@ func (f *fakeProviders) PostFlexMessage(ctx context.Context, in activities.PostF
 	defer f.enter("flex:" + in.ConversationSID)()
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.gone[in.ConversationSID] {
+		return activities.PostFlexMessageResult{}, temporal.NewNonRetryableApplicationError(
+			"twilio 20404: conversation not found", activities.ErrFlexConversationGone, nil)
+	}
+	if f.flexFailures > 0 {
+		f.flexFailures--
+		return activities.PostFlexMessageResult{}, temporal.NewApplicationError("twilio 20503: service unavailable", "TwilioUnavailable")
+	}
 	f.flex = append(f.flex, in)
-	return activities.PostFlexMessageResult{MessageSID: fmt.Sprint("IM", len(f.flex))}, nil
+	return activities.PostFlexMessageResult{MessageSID: fmt.Sprint("IM", len(f.flex)), Index: len(f.flex) - 1}, nil
+}
+
+func (f *fakeProviders) EditDirectMessage(ctx context.Context, in activities.EditDirectMessageInput) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.edits = append(f.edits, in)
+	return nil
+}
+
+func (f *fakeProviders) CheckFlexInteraction(ctx context.Context, in activities.CheckFlexInteractionInput) (activities.CheckFlexInteractionResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.checks = append(f.checks, in)
+	if f.gone[in.Interaction.ConversationSID] {
+		return activities.CheckFlexInteractionResult{LastIndex: -1}, nil
+	}
+	return activities.CheckFlexInteractionResult{Open: true, ConversationState: "active", ChannelStatus: "active", LastIndex: -1}, nil
+}
+
+func (f *fakeProviders) FetchAgentMessages(ctx context.Context, in activities.FetchAgentMessagesInput) (activities.FetchAgentMessagesResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	res := activities.FetchAgentMessagesResult{LastIndex: in.AfterIndex}
+	for _, m := range f.agentLog[in.ConversationSID] {
+		if m.Index > in.AfterIndex {
+			res.Messages = append(res.Messages, m)
+			res.LastIndex = max(res.LastIndex, m.Index)
+		}
+	}
+	return res, nil
+}
+
+// lose makes Flex lose a conversation.
+func (f *fakeProviders) lose(conversationSID string) {
+	f.mu.Lock()
+	f.gone[conversationSID] = true
+	f.mu.Unlock()
 }
 
 func (f *fakeProviders) CloseFlexInteraction(ctx context.Context, in activities.CloseFlexInteractionInput) error {

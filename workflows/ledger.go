@@ -52,8 +52,24 @@ type Delivery struct {
 	Status      DeliveryStatus     `json:"status"`
 	Attempts    int                `json:"attempts,omitempty"` // times it was handed to an activity
 	QueuedAt    time.Time          `json:"queued_at"`
-	Error       string             `json:"error,omitempty"`
-	ErrorType   string             `json:"error_type,omitempty"`
+	// FirstTriedAt is when the first activity started; a retry long after it cannot rely on the
+	// provider's short de-duplication window.
+	FirstTriedAt time.Time `json:"first_tried_at,omitempty"`
+	// Delayed is set once a try did not get through; the other side was told.
+	Delayed bool `json:"delayed,omitempty"`
+	// EditOf, when set, makes the delivery an edit of a message already sent to the member.
+	EditOf *MessageRef `json:"edit_of,omitempty"`
+	// Buttons names the kind of buttons the message carries ("bot", "no_agent", "rating"), so
+	// that they can be disabled once they no longer apply.
+	Buttons   string `json:"buttons,omitempty"`
+	Error     string `json:"error,omitempty"`
+	ErrorType string `json:"error_type,omitempty"`
+}
+
+// MessageRef is a Discord message the bot sent.
+type MessageRef struct {
+	ChannelID string `json:"channel_id"`
+	MessageID string `json:"message_id"`
 }
 
 // DeliveryView is how a delivery appears in queries and update results.
@@ -148,10 +164,23 @@ func (l *Ledger) Get(seq int64) (*Delivery, bool) {
 }
 
 // Start marks a delivery in flight.
-func (l *Ledger) Start(seq int64) {
+func (l *Ledger) Start(seq int64, now time.Time) {
 	if d, ok := l.Get(seq); ok {
 		d.Status = DeliveryInFlight
 		d.Attempts++
+		if d.FirstTriedAt.IsZero() {
+			d.FirstTriedAt = now
+		}
+	}
+}
+
+// Remove takes a delivery out of the ledger without counting it as delivered.
+func (l *Ledger) Remove(seq int64) {
+	for i := range l.Queue {
+		if l.Queue[i].Seq == seq {
+			l.Queue = append(l.Queue[:i], l.Queue[i+1:]...)
+			return
+		}
 	}
 }
 
@@ -186,6 +215,42 @@ func (l *Ledger) Retry() []DeliveryView {
 		}
 	}
 	return out
+}
+
+// RequeueFailed moves the failed deliveries to dest back to pending, in order, and removes those
+// that keep rejects (stale chatter nobody needs any more). It returns how many it re-queued and
+// dropped.
+func (l *Ledger) RequeueFailed(dest Destination, keep func(Delivery) bool) (requeued, dropped int) {
+	kept := l.Queue[:0]
+	for _, d := range l.Queue {
+		if d.Dest == dest && d.Status == DeliveryFailed {
+			if !keep(d) {
+				dropped++
+				continue
+			}
+			d.Status, d.Error, d.ErrorType = DeliveryPending, "", ""
+			requeued++
+		}
+		kept = append(kept, d)
+	}
+	l.Queue = kept
+	return requeued, dropped
+}
+
+// DropKind removes every pending or failed delivery to a destination of kind k and returns how
+// many it removed.
+func (l *Ledger) DropKind(k DestinationKind) int {
+	kept := l.Queue[:0]
+	n := 0
+	for _, d := range l.Queue {
+		if d.Dest.Kind == k && d.Status != DeliveryInFlight {
+			n++
+			continue
+		}
+		kept = append(kept, d)
+	}
+	l.Queue = kept
+	return n
 }
 
 // Drop removes the pending deliveries to dest and returns how many it removed.

@@ -68,18 +68,35 @@ func keyPrefix(runID string) string {
 	return s
 }
 
+// fastTry bounds the first activity of a delivery to Flex: if it does not get through within
+// seconds, the member hears that delivery is delayed while the full policy keeps trying.
+var fastTry = DeliveryPolicy{MaxAttempts: 2, InitialInterval: time.Second, Timeout: 5 * time.Second}
+
+// deliveryResult is what a delivered delivery produced that the workflow may need.
+type deliveryResult struct {
+	ChannelID  string   // DM channel of a direct message
+	MessageIDs []string // Discord messages created
+	FlexIndex  int      // index of the message in the Flex conversation
+	HasIndex   bool
+}
+
 // outbox drives a Ledger inside a workflow: it starts the deliveries that are ready, one per
 // destination, as activities, and records their results when the workflow's selector sees them.
 type outbox struct {
 	ledger   *Ledger
 	policy   DeliveryPolicy
 	inFlight int
+	// fastFirst makes the first activity of a Flex delivery short (fastTry): a delivery that does
+	// not get through then is marked delayed and handed to the full policy.
+	fastFirst bool
 	// flexLink resolves a DestFlex destination; ok is false while the conversation has none.
 	flexLink func(caseID string) (activities.FlexInteraction, bool)
 	// summary names the member or channel in activity summaries.
 	summary func(d Delivery) string
 	// onDelivered is called for every delivery that arrived.
-	onDelivered func(ctx workflow.Context, d Delivery)
+	onDelivered func(ctx workflow.Context, d Delivery, res deliveryResult)
+	// onDelayed is called when a delivery's fast first try did not get through.
+	onDelayed func(ctx workflow.Context, d Delivery)
 	// onFailed is called once for every delivery that fails.
 	onFailed func(ctx workflow.Context, d Delivery)
 	// failedChanged is called when the number of failed deliveries may have changed.
@@ -102,51 +119,92 @@ func (o *outbox) pump(ctx workflow.Context, sel workflow.Selector) {
 	}
 	for _, seq := range o.ledger.Ready(o.ready) {
 		d, _ := o.ledger.Get(seq)
-		o.ledger.Start(seq)
+		o.ledger.Start(seq, workflow.Now(ctx))
 		o.inFlight++
-		f := o.start(ctx, *d)
+		fast := o.fastFirst && d.Dest.Kind == DestFlex && d.EditOf == nil && d.Attempts == 1
+		f := o.start(ctx, *d, fast)
 		sel.AddFuture(f, func(f workflow.Future) {
 			o.inFlight--
-			err := f.Get(ctx, nil)
-			if err == nil {
-				d, _ := o.ledger.Get(seq)
-				done := *d
-				o.ledger.Succeed(seq)
-				if o.onDelivered != nil {
-					o.onDelivered(ctx, done)
-				}
-				return
-			}
-			errType := "Error"
-			var appErr *temporal.ApplicationError
-			if errors.As(err, &appErr) {
-				errType = appErr.Type()
-			} else if errors.As(err, new(*temporal.TimeoutError)) {
-				errType = "Timeout"
-			}
-			o.ledger.Fail(seq, errType, rootMessage(err))
-			if failed, ok := o.ledger.Get(seq); ok && o.onFailed != nil {
-				o.onFailed(ctx, *failed)
-			}
-			if o.failedChanged != nil {
-				o.failedChanged(ctx)
-			}
+			o.settle(ctx, seq, f, fast)
 		})
 	}
 }
 
-func (o *outbox) start(ctx workflow.Context, d Delivery) workflow.Future {
-	ctx = workflow.WithActivityOptions(ctx, o.policy.activityOptions(o.summary(d)))
-	switch d.Dest.Kind {
-	case DestMember:
-		return workflow.ExecuteActivity(ctx, discordActs.SendDirectMessage, activities.SendDirectMessageInput{
-			UserID: d.Dest.ID, Nonce: d.Key, Message: d.Message,
+// settle records the outcome of a delivery's activity.
+func (o *outbox) settle(ctx workflow.Context, seq int64, f workflow.Future, fast bool) {
+	d, ok := o.ledger.Get(seq)
+	if !ok {
+		return // dropped while in flight
+	}
+	var res deliveryResult
+	var err error
+	switch {
+	case d.EditOf != nil:
+		err = f.Get(ctx, nil)
+	case d.Dest.Kind == DestMember:
+		var r activities.SendDirectMessageResult
+		err = f.Get(ctx, &r)
+		res.ChannelID, res.MessageIDs = r.ChannelID, r.MessageIDs
+	case d.Dest.Kind == DestFlex:
+		var r activities.PostFlexMessageResult
+		err = f.Get(ctx, &r)
+		res.FlexIndex, res.HasIndex = r.Index, r.MessageSID != ""
+	default:
+		err = f.Get(ctx, nil)
+	}
+	if err == nil {
+		done := *d
+		o.ledger.Succeed(seq)
+		if o.onDelivered != nil {
+			o.onDelivered(ctx, done, res)
+		}
+		return
+	}
+	errType := "Error"
+	var appErr *temporal.ApplicationError
+	nonRetryable := false
+	if errors.As(err, &appErr) {
+		errType, nonRetryable = appErr.Type(), appErr.NonRetryable()
+	} else if errors.As(err, new(*temporal.TimeoutError)) {
+		errType = "Timeout"
+	}
+	if fast && !nonRetryable {
+		d.Status, d.Delayed, d.ErrorType, d.Error = DeliveryPending, true, errType, truncate(rootMessage(err), 500)
+		if o.onDelayed != nil {
+			o.onDelayed(ctx, *d)
+		}
+		return
+	}
+	o.ledger.Fail(seq, errType, rootMessage(err))
+	if failed, ok := o.ledger.Get(seq); ok && o.onFailed != nil {
+		o.onFailed(ctx, *failed)
+	}
+	if o.failedChanged != nil {
+		o.failedChanged(ctx)
+	}
+}
+
+func (o *outbox) start(ctx workflow.Context, d Delivery, fast bool) workflow.Future {
+	policy := o.policy
+	if fast {
+		policy = fastTry
+	}
+	ctx = workflow.WithActivityOptions(ctx, policy.activityOptions(o.summary(d)))
+	prior := max(d.Attempts-1, 0)
+	switch {
+	case d.EditOf != nil:
+		return workflow.ExecuteActivity(ctx, discordActs.EditDirectMessage, activities.EditDirectMessageInput{
+			ChannelID: d.EditOf.ChannelID, MessageID: d.EditOf.MessageID, Message: d.Message,
 		})
-	case DestChannel:
+	case d.Dest.Kind == DestMember:
+		return workflow.ExecuteActivity(ctx, discordActs.SendDirectMessage, activities.SendDirectMessageInput{
+			UserID: d.Dest.ID, Nonce: d.Key, Message: d.Message, PriorAttempts: prior, FirstTriedAt: d.FirstTriedAt,
+		})
+	case d.Dest.Kind == DestChannel:
 		return workflow.ExecuteActivity(ctx, discordActs.PostChannelMessage, activities.PostChannelMessageInput{
 			ChannelID: d.Dest.ID, Nonce: d.Key, Message: d.Message,
 		})
-	case DestInteraction:
+	case d.Dest.Kind == DestInteraction:
 		var in activities.SendInteractionFollowUpInput
 		if d.Interaction != nil {
 			in = activities.SendInteractionFollowUpInput{
@@ -154,10 +212,11 @@ func (o *outbox) start(ctx workflow.Context, d Delivery) workflow.Future {
 			}
 		}
 		return workflow.ExecuteActivity(ctx, discordActs.SendInteractionFollowUp, in)
-	case DestFlex:
+	case d.Dest.Kind == DestFlex:
 		link, _ := o.flexLink(d.Dest.ID)
 		return workflow.ExecuteActivity(ctx, flexActs.PostFlexMessage, activities.PostFlexMessageInput{
 			ConversationSID: link.ConversationSID, Identity: link.Identity, Body: d.Message.Content, DeliveryKey: d.Key,
+			PriorAttempts: prior,
 		})
 	}
 	// Unknown kinds cannot come from this package; fail the delivery visibly rather than panic.
@@ -186,65 +245,3 @@ func rootMessage(err error) string {
 		err = next
 	}
 }
-
-// deadlineTimer keeps at most one timer running for the workflow's next deadline.
-type deadlineTimer struct {
-	at     time.Time
-	label  string
-	cancel workflow.CancelFunc
-	fired  bool
-}
-
-// arm makes sure a timer runs until at (zero: none). When it fires, fired becomes true.
-func (t *deadlineTimer) arm(ctx workflow.Context, sel workflow.Selector, at time.Time, label string) {
-	if at.Equal(t.at) && label == t.label {
-		return
-	}
-	if t.cancel != nil {
-		t.cancel()
-		t.cancel = nil
-	}
-	t.at, t.label, t.fired = at, label, false
-	if at.IsZero() {
-		return
-	}
-	d := at.Sub(workflow.Now(ctx))
-	if d < time.Millisecond {
-		d = time.Millisecond
-	}
-	tctx, cancel := workflow.WithCancel(ctx)
-	t.cancel = cancel
-	armedAt := at
-	f := workflow.NewTimerWithOptions(tctx, d, workflow.TimerOptions{Summary: label})
-	sel.AddFuture(f, func(f workflow.Future) {
-		if f.Get(ctx, nil) == nil && t.at.Equal(armedAt) {
-			t.fired = true
-		}
-	})
-}
-
-// due reports whether the armed deadline has passed, and disarms it if so.
-func (t *deadlineTimer) due(ctx workflow.Context) bool {
-	if t.at.IsZero() || (!t.fired && workflow.Now(ctx).Before(t.at)) {
-		return false
-	}
-	t.at, t.label, t.fired, t.cancel = time.Time{}, "", false, nil
-	return true
-}
-
-// waker lets update handlers, which run beside the main loop, wake the loop after they changed
-// the state, so that it starts deliveries and re-arms deadlines at once.
-type waker struct {
-	ch workflow.Channel
-}
-
-func newWaker(ctx workflow.Context, sel workflow.Selector) waker {
-	w := waker{ch: workflow.NewBufferedChannel(ctx, 1)}
-	sel.AddReceive(w.ch, func(ch workflow.ReceiveChannel, more bool) {
-		ch.ReceiveAsync(nil)
-	})
-	return w
-}
-
-// wake makes the main loop's next Select return; extra wake-ups are merged.
-func (w waker) wake() { w.ch.SendAsync(struct{}{}) }

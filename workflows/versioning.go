@@ -1,0 +1,32 @@
+package workflows
+
+import "go.temporal.io/sdk/workflow"
+
+// The versioning rule of this project: a change to what a running workflow does (the commands it
+// issues, in order) goes behind workflow.GetVersion, and the histories recorded before it stay in
+// testdata/ and are replayed by TestReplayRecordedHistories for as long as such workflows may run.
+//
+// Conversations and Cases read their behaviour version once, when a run starts without carried
+// state, and carry it through continue-as-new in their state, so one conversation keeps one
+// behaviour for its whole life.
+const (
+	// versionChangeID is the GetVersion change id of the behaviour versions below.
+	versionChangeID = "every-path-ends"
+	// behaviourLegacy is how workflows started before versioning behaved (no marker in history).
+	behaviourLegacy = 0
+	// behaviourEveryPathEnds: every stage has a deadline and a way out, every end reaches the
+	// case, operator closes are final, the "wants a human" decision comes on the signal.
+	behaviourEveryPathEnds = 1
+)
+
+// behaviourOf reads the behaviour version of a workflow that starts fresh.
+func behaviourOf(ctx workflow.Context) int {
+	v := workflow.GetVersion(ctx, versionChangeID, workflow.DefaultVersion, behaviourEveryPathEnds)
+	if v == workflow.DefaultVersion {
+		return behaviourLegacy
+	}
+	return int(v)
+}
+
+// v2 reports whether the conversation runs with the every-path-ends behaviour.
+func (c *conversation) v2() bool { return c.s.Behaviour >= behaviourEveryPathEnds }
