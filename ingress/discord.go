@@ -212,32 +212,37 @@ func (h *discordHandler) helpMe(ctx context.Context, i *discordgo.Interaction, m
 	}
 }
 
-// button delivers a click on a flexcord button to the member's Conversation.
+// button delivers a click on a flexcord button to the member's Conversation. Buttons that belong
+// to a case (rating, keep waiting, leave a message) carry its id to the workflow.
 func (h *discordHandler) button(ctx context.Context, i *discordgo.Interaction, m workflows.Member) *discordgo.InteractionResponse {
 	locale := string(i.Locale)
 	customID := i.MessageComponentData().CustomID
-	action, rating, err := workflows.ParseButtonCustomID(customID)
+	press, err := workflows.ParseButton(customID)
 	if err != nil {
 		h.log.Warn("unknown button", "custom_id", customID, "interaction_id", i.ID)
 		return ephemeral(i18n.T(locale, "ingress.unknown_button"))
 	}
-	sig := workflows.UserActionSignal{EventID: i.ID, Member: m, Action: action, Rating: rating, Locale: locale}
-	if action == workflows.ActionTalkToHuman {
+	sig := workflows.UserActionSignal{EventID: i.ID, Member: m, Action: press.Action, Rating: press.Rating, Locale: locale, CaseID: press.CaseID}
+	if press.Action == workflows.ActionTalkToHuman {
 		// Asking for a person works even after the conversation ended: it starts a new one.
 		err = h.s.StartConversation(ctx, m, i.GuildID, "", locale, workflows.SignalUserAction, sig)
 	} else {
+		// Solved, rating, keep waiting, leave a message: only a running conversation can act on
+		// them.
 		err = h.s.SignalConversation(ctx, m.UserID, workflows.SignalUserAction, sig)
 	}
 	if err != nil {
+		// The buttons stay in place, so the member can click again.
 		if _, gone := errors.AsType[*serviceerror.NotFound](err); gone {
 			return ephemeral(i18n.T(locale, "ingress.conversation_ended"))
 		}
 		h.logSignalError("button "+customID, i, err)
 		return ephemeral(i18n.T(locale, "ingress.busy"))
 	}
-	if action == workflows.ActionRate && i.Message != nil {
-		// Show the chosen rating in place of the buttons, so the member cannot rate twice.
-		content := strings.TrimSpace(i.Message.Content + "\n\n" + i18n.T(locale, "rating.chosen", "rating", strconv.Itoa(rating)))
+	if press.Action == workflows.ActionRate && i.Message != nil {
+		// The signal was accepted: show the chosen rating in place of the buttons, so the member
+		// cannot rate twice.
+		content := strings.TrimSpace(i.Message.Content + "\n\n" + i18n.T(locale, "rating.chosen", "rating", strconv.Itoa(press.Rating)))
 		return &discordgo.InteractionResponse{
 			Type: discordgo.InteractionResponseUpdateMessage,
 			Data: &discordgo.InteractionResponseData{
@@ -247,6 +252,7 @@ func (h *discordHandler) button(ctx context.Context, i *discordgo.Interaction, m
 			},
 		}
 	}
+	// The conversation answers by DM (and replaces the buttons itself where it needs to).
 	return &discordgo.InteractionResponse{Type: discordgo.InteractionResponseDeferredMessageUpdate}
 }
 

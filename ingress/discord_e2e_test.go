@@ -27,7 +27,9 @@ import (
 // TestHelpMeEndToEnd runs /helpme through the whole system: the Discord emulator posts a signed
 // interaction to ingress's HTTP route, ingress signals a Conversation on an embedded Temporal
 // server, and a worker with the real Discord activities greets the member by DM (in their
-// language, with the Talk to a human button) and fills in the deferred ephemeral reply.
+// language, with the Talk to a human button) and fills in the deferred ephemeral reply. Last, a DM
+// the gateway lost reaches the conversation through the backfill that follows the gateway's
+// resume.
 func TestHelpMeEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts an embedded Temporal server")
@@ -84,7 +86,7 @@ func TestHelpMeEndToEnd(t *testing.T) {
 		t.Fatalf("register commands: %v", err)
 	}
 
-	w := worker.New(tc, worker.Activities{Discord: activities.NewDiscord(sess, log)}, sdkworker.Options{})
+	w := worker.New(tc, worker.Activities{Discord: activities.NewDiscord(sess, log), Knowledge: activities.NewKnowledge(nil)}, sdkworker.Options{})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -158,6 +160,71 @@ func TestHelpMeEndToEnd(t *testing.T) {
 		}
 		if len(st.Failed) != 1 || st.Failed[0].ErrorType != activities.ErrCannotMessageUser || st.Failed[0].Attempts != 1 {
 			t.Fatalf("failed deliveries %+v, want the greeting failed once with %s", st.Failed, activities.ErrCannotMessageUser)
+		}
+	})
+
+	// The gateway loses a DM; after it resumes, the DM is fetched from the channel and the
+	// member's conversation takes it.
+	t.Run("DM backfilled after a gateway gap", func(t *testing.T) {
+		gsess, err := discordsession.New(emu.Token(), emu.Transport())
+		if err != nil {
+			t.Fatal(err)
+		}
+		gctx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() {
+			done <- ingress.RunDiscordGateway(gctx, in, ingress.DiscordConfig{ApplicationID: emu.ApplicationID(), Session: gsess})
+		}()
+		defer func() {
+			stop()
+			if err := <-done; err != nil {
+				t.Errorf("RunDiscordGateway: %v", err)
+			}
+		}()
+		waitFor(t, "the gateway session", func() bool {
+			for _, s := range emu.GatewaySessions() {
+				if s.Connected {
+					return true
+				}
+			}
+			return false
+		})
+		status := func() workflows.ConversationStatus {
+			v, err := tc.QueryWorkflow(ctx, workflows.ConversationWorkflowID(enUser), "", workflows.QueryStatus)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var st workflows.ConversationStatus
+			if err := v.Get(&st); err != nil {
+				t.Fatal(err)
+			}
+			return st
+		}
+		live, err := emu.SendDM(enUser, "hello there")
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the live DM taken", func() bool { return status().LastMessageID == live.Message.ID })
+
+		emu.MissDispatches("MESSAGE_CREATE")
+		lost, err := emu.SendDM(enUser, "my order 1234 never arrived")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := emu.StopMissingDispatches(); n != 1 {
+			t.Fatalf("the emulator lost %d dispatches, want 1", n)
+		}
+		if emu.ReconnectGateway() == 0 {
+			t.Fatal("no gateway connection to reconnect")
+		}
+		var st workflows.ConversationStatus
+		waitFor(t, "the lost DM taken", func() bool { st = status(); return st.LastMessageID == lost.Message.ID })
+		var found bool
+		for _, l := range st.Transcript {
+			found = found || (l.From == "member" && l.Text == "my order 1234 never arrived")
+		}
+		if !found {
+			t.Errorf("the lost DM is not in the transcript: %+v", st.Transcript)
 		}
 	})
 }

@@ -1,16 +1,21 @@
 package ingress
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"net/url"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/bwmarrin/discordgo"
+	"go.temporal.io/api/serviceerror"
 
+	"github.com/flexcord/flexcord/internal/i18n"
 	"github.com/flexcord/flexcord/workflows"
 )
 
@@ -19,19 +24,35 @@ const (
 	// gatewayLanes is how many DMs are signalled at once. DMs of one member always share a lane,
 	// so they reach their Conversation in the order the member sent them.
 	gatewayLanes = 16
-	// gatewayLaneBuffer is how many DMs a lane holds before the gateway reader waits for it.
+	// gatewayLaneBuffer is how many DMs a lane holds before the gateway reader waits for it: a
+	// lane that cannot deliver holds the reader back rather than dropping anything, so memory
+	// stays bounded.
 	gatewayLaneBuffer = 256
-	// dmAttempts and dmBackoff bound the retries of a DM signal that failed (busy, Temporal
-	// unreachable): the gateway does not re-send events, so ingress retries before giving up.
-	dmAttempts   = 6
-	dmBackoff    = 250 * time.Millisecond
-	dmMaxBackoff = 4 * time.Second
+	// backfillConcurrency bounds the conversations read at once after a (re)connect, and
+	// backfillPageSize is the most messages Discord returns per page.
+	backfillConcurrency = 4
+	backfillPageSize    = 100
+	// backfillRetries is how many more passes a backfill makes, backfillRetryDelay apart, over
+	// the conversations it could not read (no worker answered the query, Discord failed).
+	backfillRetries = 5
+)
+
+// Retry timing; variables so that tests can shorten them.
+var (
+	// dmBackoff and dmMaxBackoff space the retries of a DM signal that failed (busy, Temporal
+	// unreachable). The gateway does not send an event twice, so a DM is retried until it is
+	// taken or cannot be taken at all.
+	dmBackoff          = 250 * time.Millisecond
+	dmMaxBackoff       = 30 * time.Second
+	backfillRetryDelay = 30 * time.Second
 )
 
 // RunDiscordGateway connects cfg.Session to the Discord gateway and turns direct messages from
 // members into UserMessage signals, and interactions (when no interactions endpoint URL is
 // configured, Discord sends them here) into the same signals and workflow starts as the HTTP
-// endpoint. It returns when ctx is done, after closing the session.
+// endpoint. On every READY and RESUMED it backfills the DM channels of open conversations: the
+// messages a member sent after the newest one their conversation took, which the gateway may
+// not have delivered. It returns when ctx is done, after closing the session.
 func RunDiscordGateway(ctx context.Context, s *Server, cfg DiscordConfig) error {
 	sess := cfg.Session
 	if sess == nil {
@@ -50,18 +71,28 @@ func RunDiscordGateway(ctx context.Context, s *Server, cfg DiscordConfig) error 
 	sess.SyncEvents = true
 
 	h := newDiscordHandler(s, cfg)
-	g := &gateway{h: h, sess: sess}
+	// Discord sends every DM to shard 0, so its DM channels are shard 0's to backfill.
+	g := &gateway{h: h, sess: sess, backfills: cfg.ShardCount <= 1 || cfg.ShardID == 0, kick: make(chan struct{}, 1)}
 	lanesCtx, stopLanes := context.WithCancel(ctx)
 	g.startLanes(lanesCtx)
+	if g.backfills {
+		g.wg.Go(func() { g.runBackfills(lanesCtx) })
+	}
 	removeMsg := sess.AddHandler(func(_ *discordgo.Session, m *discordgo.MessageCreate) { g.onMessage(lanesCtx, m) })
 	removeInt := sess.AddHandler(func(_ *discordgo.Session, i *discordgo.InteractionCreate) { g.onInteraction(lanesCtx, i) })
 	removeReady := sess.AddHandler(func(_ *discordgo.Session, r *discordgo.Ready) {
 		h.log.Info("discord gateway ready", "bot_user_id", r.User.ID, "shard_id", cfg.ShardID, "shard_count", max(cfg.ShardCount, 1))
+		g.requestBackfill()
+	})
+	removeResumed := sess.AddHandler(func(_ *discordgo.Session, _ *discordgo.Resumed) {
+		h.log.Info("discord gateway resumed", "shard_id", cfg.ShardID)
+		g.requestBackfill()
 	})
 	defer func() {
 		removeMsg()
 		removeInt()
 		removeReady()
+		removeResumed()
 		stopLanes()
 		g.wg.Wait()
 	}()
@@ -76,17 +107,27 @@ func RunDiscordGateway(ctx context.Context, s *Server, cfg DiscordConfig) error 
 	return nil
 }
 
+// dm is a member's direct message waiting in its lane.
+type dm struct {
+	msg *discordgo.Message
+	// backfill: fetched after a (re)connect rather than received live.
+	backfill bool
+}
+
 // gateway dispatches gateway events.
 type gateway struct {
 	h     *discordHandler
 	sess  *discordgo.Session
-	lanes [gatewayLanes]chan *discordgo.MessageCreate
+	lanes [gatewayLanes]chan dm
 	wg    sync.WaitGroup
+	// backfills is set on the shard that receives DMs; kick asks it for a backfill pass.
+	backfills bool
+	kick      chan struct{}
 }
 
 func (g *gateway) startLanes(ctx context.Context) {
 	for n := range g.lanes {
-		ch := make(chan *discordgo.MessageCreate, gatewayLaneBuffer)
+		ch := make(chan dm, gatewayLaneBuffer)
 		g.lanes[n] = ch
 		g.wg.Go(func() {
 			for {
@@ -101,26 +142,36 @@ func (g *gateway) startLanes(ctx context.Context) {
 	}
 }
 
-// onMessage queues a member's DM on the member's lane. Messages in guilds, from bots and from
-// the bot itself are ignored.
+// onMessage queues a member's DM on the member's lane.
 func (g *gateway) onMessage(ctx context.Context, m *discordgo.MessageCreate) {
-	if m.Message == nil || m.Author == nil || m.Author.Bot || m.GuildID != "" {
-		return
+	if m.Message != nil {
+		g.enqueue(ctx, m.Message, false)
+	}
+}
+
+// enqueue puts a member's DM on the member's lane, waiting while the lane is full, and reports
+// whether it did. Messages in guilds, from bots and from the bot itself, system messages and
+// empty ones are ignored.
+func (g *gateway) enqueue(ctx context.Context, m *discordgo.Message, backfill bool) bool {
+	if m == nil || m.Author == nil || m.Author.Bot || m.GuildID != "" {
+		return false
 	}
 	if m.Author.ID == g.botUserID() {
-		return
+		return false
 	}
 	if m.Type != discordgo.MessageTypeDefault && m.Type != discordgo.MessageTypeReply {
-		return
+		return false
 	}
 	if m.Content == "" && len(m.Attachments) == 0 {
-		return
+		return false
 	}
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(m.Author.ID))
 	select {
-	case g.lanes[h.Sum32()%gatewayLanes] <- m:
+	case g.lanes[h.Sum32()%gatewayLanes] <- dm{msg: m, backfill: backfill}:
+		return true
 	case <-ctx.Done():
+		return false
 	}
 }
 
@@ -138,37 +189,227 @@ func (g *gateway) botUserID() string {
 	return st.User.ID
 }
 
-// deliverDM signals a DM to the member's Conversation, retrying with backoff for a while: the
-// gateway will not deliver the event again.
-func (g *gateway) deliverDM(ctx context.Context, m *discordgo.MessageCreate) {
+// deliverDM signals a DM to the member's Conversation. The gateway will not deliver the event
+// again, so a failure that may pass (busy, Temporal unreachable, a timeout) is retried with
+// backoff for as long as it takes, holding the member's lane so their later messages wait
+// behind it. Only a DM that can never be taken (Temporal refuses it as invalid) is given up, and
+// the member is asked by DM to send it again.
+func (g *gateway) deliverDM(ctx context.Context, d dm) {
+	m := d.msg
 	member := workflows.Member{UserID: m.Author.ID, Username: m.Author.Username, DisplayName: m.Author.GlobalName}
-	sig := workflows.UserMessageSignal{EventID: m.ID, Member: member, ChannelID: m.ChannelID, Text: m.Content}
+	sig := workflows.UserMessageSignal{
+		EventID: m.ID, Member: member, ChannelID: m.ChannelID, Text: m.Content,
+		WantsHuman: i18n.WantsHuman(m.Content), Backfill: d.backfill,
+	}
 	for _, a := range m.Attachments {
 		if a != nil && a.URL != "" {
 			sig.Attachments = append(sig.Attachments, a.URL)
 		}
 	}
+	log := g.h.log.With("message_id", m.ID, "member", member.UserID, "backfill", d.backfill)
 	backoff := dmBackoff
 	for attempt := 1; ; attempt++ {
 		err := g.h.s.StartConversation(ctx, member, "", "", "", workflows.SignalUserMessage, sig)
-		if err == nil {
+		switch {
+		case err == nil:
+			if attempt > 1 {
+				log.Info("DM delivered to its conversation after retries", "attempts", attempt)
+			}
+			return
+		case ctx.Err() != nil:
+			// Shutting down. The DM is recovered by the backfill after the next start if the
+			// member's conversation is open.
+			log.Error("DM not delivered to its conversation: shutting down", "attempts", attempt, "error", err)
+			return
+		case !retryableSignalError(err):
+			log.Error("DM cannot be delivered to its conversation; asking the member to send it again", "attempts", attempt, "error", err)
+			g.tellNotTaken(ctx, m)
 			return
 		}
-		if attempt == dmAttempts || ctx.Err() != nil {
-			g.h.log.Error("DM not delivered to its conversation", "message_id", m.ID, "member", member.UserID, "attempts", attempt, "error", err)
-			return
-		}
-		g.h.log.Warn("DM signal failed, retrying", "message_id", m.ID, "member", member.UserID, "attempt", attempt, "error", err)
+		log.Warn("DM signal failed, retrying", "attempt", attempt, "retry_in", backoff, "error", err)
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			g.h.log.Error("DM not delivered to its conversation: shutting down", "message_id", m.ID, "member", member.UserID)
+			log.Error("DM not delivered to its conversation: shutting down", "attempts", attempt)
 			return
 		case <-t.C:
 		}
 		backoff = min(2*backoff, dmMaxBackoff)
 	}
+}
+
+// retryableSignalError reports whether a signal that failed with err may succeed later. Temporal
+// refusing the request as invalid (for example a payload over its size limit) is final;
+// everything else (busy, unreachable, rate-limited, timed out) passes.
+func retryableSignalError(err error) bool {
+	_, invalid := errors.AsType[*serviceerror.InvalidArgument](err)
+	return !invalid
+}
+
+// tellNotTaken answers a DM that could not be taken, in reply to it, asking the member to send
+// it again. The member's locale is not known here, so the default language is used.
+func (g *gateway) tellNotTaken(ctx context.Context, m *discordgo.Message) {
+	failIfGone := false
+	_, err := g.sess.ChannelMessageSendComplex(m.ChannelID, &discordgo.MessageSend{
+		Content:         i18n.T(i18n.Fallback, "ingress.dm_not_taken"),
+		Reference:       &discordgo.MessageReference{MessageID: m.ID, ChannelID: m.ChannelID, FailIfNotExists: &failIfGone},
+		AllowedMentions: &discordgo.MessageAllowedMentions{Parse: []discordgo.AllowedMentionType{}},
+	}, discordgo.WithContext(ctx))
+	if err != nil {
+		g.h.log.Error("could not tell the member their DM was not taken", "message_id", m.ID, "member", m.Author.ID, "error", restErrorSummary(err))
+	}
+}
+
+// requestBackfill asks for a backfill pass; requests made while one is waiting to start are one.
+func (g *gateway) requestBackfill() {
+	if !g.backfills {
+		return
+	}
+	select {
+	case g.kick <- struct{}{}:
+	default:
+	}
+}
+
+// runBackfills runs a backfill pass over every open conversation on each request, and passes
+// over the conversations a pass could not read, a while later, a bounded number of times.
+func (g *gateway) runBackfills(ctx context.Context) {
+	var retry *time.Timer
+	var retryIDs []string // nil: the whole list
+	rounds := 0
+	for {
+		var retryC <-chan time.Time
+		if retry != nil {
+			retryC = retry.C
+		}
+		var ids []string
+		select {
+		case <-ctx.Done():
+			if retry != nil {
+				retry.Stop()
+			}
+			return
+		case <-g.kick:
+			rounds = 0
+		case <-retryC:
+			ids = retryIDs
+		}
+		if retry != nil {
+			retry.Stop()
+			retry = nil
+		}
+		failed, listFailed := g.backfill(ctx, ids)
+		if ctx.Err() != nil || (!listFailed && len(failed) == 0) {
+			continue
+		}
+		if rounds++; rounds > backfillRetries {
+			g.h.log.Error("DM backfill gave up on conversations it could not read", "conversations", len(failed), "list_failed", listFailed)
+			continue
+		}
+		retryIDs = failed
+		if listFailed {
+			retryIDs = nil
+		}
+		retry = time.NewTimer(backfillRetryDelay)
+	}
+}
+
+// backfill signals, for each open conversation (ids, or all of them when ids is nil), the DMs
+// its member sent after the newest one it took. It returns the members whose conversation it
+// could not read, or listFailed when it could not list the conversations at all.
+func (g *gateway) backfill(ctx context.Context, ids []string) (failed []string, listFailed bool) {
+	start := time.Now()
+	if ids == nil {
+		var err error
+		if ids, err = g.h.s.ListOpenConversations(ctx); err != nil {
+			g.h.log.Warn("DM backfill: cannot list open conversations", "error", err)
+			return nil, true
+		}
+	}
+	var (
+		mu                sync.Mutex
+		wg                sync.WaitGroup
+		messages, withGap int
+		sem               = make(chan struct{}, backfillConcurrency)
+	)
+loop:
+	for _, id := range ids {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			break loop
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			n, err := g.backfillConversation(ctx, id)
+			mu.Lock()
+			defer mu.Unlock()
+			messages += n
+			if n > 0 {
+				withGap++
+			}
+			if err != nil && ctx.Err() == nil {
+				g.h.log.Warn("DM backfill: conversation not read", "member", id, "error", err)
+				failed = append(failed, id)
+			}
+		})
+	}
+	wg.Wait()
+	g.h.log.Info("DM backfill done", "conversations", len(ids), "conversations_with_new_messages", withGap,
+		"messages_signalled", messages, "conversations_failed", len(failed), "duration", time.Since(start).Round(time.Millisecond))
+	return failed, false
+}
+
+// backfillConversation queues, oldest first and with Backfill set, the messages the member sent in
+// their DM channel after the newest one their conversation took, and returns how many.
+func (g *gateway) backfillConversation(ctx context.Context, userID string) (int, error) {
+	st, err := g.h.s.ConversationStatus(ctx, userID)
+	if err != nil {
+		if _, gone := errors.AsType[*serviceerror.NotFound](err); gone {
+			return 0, nil // ended since it was listed
+		}
+		return 0, err
+	}
+	if st.DMChannelID == "" || st.LastMessageID == "" {
+		return 0, nil // the member has not written to the bot in this conversation
+	}
+	cursor, n := st.LastMessageID, 0
+	for {
+		page, err := g.sess.ChannelMessages(st.DMChannelID, backfillPageSize, "", cursor, "", discordgo.WithContext(ctx))
+		if err != nil {
+			return n, fmt.Errorf("read DM channel %s: %s", st.DMChannelID, restErrorSummary(err))
+		}
+		full := len(page) == backfillPageSize
+		// Discord's order within a page is not guaranteed (newest first, in practice): oldest
+		// first by id.
+		page = slices.DeleteFunc(page, func(m *discordgo.Message) bool { return m == nil })
+		slices.SortFunc(page, func(a, b *discordgo.Message) int { return compareSnowflakes(a.ID, b.ID) })
+		advanced := false
+		for _, m := range page {
+			if compareSnowflakes(m.ID, cursor) <= 0 {
+				continue
+			}
+			cursor, advanced = m.ID, true
+			if m.Author == nil || m.Author.ID != userID {
+				continue // the bot's own messages
+			}
+			if g.enqueue(ctx, m, true) {
+				n++
+			}
+		}
+		if !advanced || !full || ctx.Err() != nil {
+			return n, ctx.Err()
+		}
+	}
+}
+
+// compareSnowflakes orders Discord ids numerically (they are decimal and of varying length).
+func compareSnowflakes(a, b string) int {
+	if len(a) != len(b) {
+		return cmp.Compare(len(a), len(b))
+	}
+	return strings.Compare(a, b)
 }
 
 // onInteraction handles an interaction that came over the gateway and answers it through the

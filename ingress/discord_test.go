@@ -384,6 +384,64 @@ func TestButtons(t *testing.T) {
 		}
 	})
 
+	t.Run("a rating for a case carries the case id", func(t *testing.T) {
+		tc := &mocks.Client{}
+		want := workflows.UserActionSignal{
+			EventID: "1300000000000000015", Member: alice, Action: workflows.ActionRate, Rating: 5, Locale: "pt-BR", CaseID: "C-7K3QX2",
+		}
+		tc.On("SignalWorkflow", mock.Anything, "conversation:"+userID, "", workflows.SignalUserAction, want).Return(nil).Once()
+		body := click("1300000000000000015", "flexcord:rate:5:C-7K3QX2")
+		resp := decodeResponse(t, post(newIngress(t, tc, pub), signed(priv, katTimestamp, body), body))
+		tc.AssertExpectations(t)
+		if resp.Type != discordgo.InteractionResponseUpdateMessage || len(resp.Data.Components) != 0 ||
+			!strings.HasSuffix(resp.Data.Content, i18n.T("pt-BR", "rating.chosen", "rating", "5")) {
+			t.Fatalf("response %+v, want an update showing the rating without buttons", resp.Data)
+		}
+	})
+
+	// The rating is shown only once the conversation took it; otherwise the buttons stay for
+	// another click.
+	for _, tt := range []struct {
+		name string
+		err  error
+		text string
+	}{
+		{"a rating Temporal did not take keeps the buttons", serviceerror.NewUnavailable("connection refused"), "ingress.busy"},
+		{"a rating for an ended conversation keeps the buttons", serviceerror.NewNotFound("workflow not found"), "ingress.conversation_ended"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tc := &mocks.Client{}
+			tc.On("SignalWorkflow", mock.Anything, "conversation:"+userID, "", workflows.SignalUserAction, mock.Anything).Return(tt.err).Once()
+			body := click("1300000000000000016", "flexcord:rate:3:C-7K3QX2")
+			resp := decodeResponse(t, post(newIngress(t, tc, pub), signed(priv, katTimestamp, body), body))
+			tc.AssertExpectations(t)
+			if resp.Type != discordgo.InteractionResponseChannelMessageWithSource || resp.Data.Flags != discordgo.MessageFlagsEphemeral ||
+				resp.Data.Content != i18n.T("pt-BR", tt.text) {
+				t.Fatalf("response type %d %+v, want the ephemeral %s and no update", resp.Type, resp.Data, tt.text)
+			}
+		})
+	}
+
+	for _, tt := range []struct {
+		customID string
+		action   workflows.UserAction
+	}{
+		{"flexcord:wait:C-7K3QX2", workflows.ActionKeepWaiting},
+		{"flexcord:leave:C-7K3QX2", workflows.ActionLeaveMessage},
+	} {
+		t.Run(string(tt.action)+" signals the conversation with the case", func(t *testing.T) {
+			tc := &mocks.Client{}
+			want := workflows.UserActionSignal{EventID: "1300000000000000017", Member: alice, Action: tt.action, Locale: "pt-BR", CaseID: "C-7K3QX2"}
+			tc.On("SignalWorkflow", mock.Anything, "conversation:"+userID, "", workflows.SignalUserAction, want).Return(nil).Once()
+			body := click("1300000000000000017", tt.customID)
+			resp := decodeResponse(t, post(newIngress(t, tc, pub), signed(priv, katTimestamp, body), body))
+			tc.AssertExpectations(t)
+			if resp.Type != discordgo.InteractionResponseDeferredMessageUpdate {
+				t.Fatalf("response type %d, want a deferred update (6)", resp.Type)
+			}
+		})
+	}
+
 	t.Run("talk to a human signals with start", func(t *testing.T) {
 		tc := &mocks.Client{}
 		want := workflows.UserActionSignal{EventID: "1300000000000000006", Member: alice, Action: workflows.ActionTalkToHuman, Locale: "pt-BR"}
@@ -405,6 +463,16 @@ func TestButtons(t *testing.T) {
 		if resp.Data == nil || resp.Data.Content != i18n.T("pt-BR", "ingress.conversation_ended") {
 			t.Fatalf("response %+v", resp.Data)
 		}
+	})
+
+	t.Run("a button with a malformed case id is refused", func(t *testing.T) {
+		tc := &mocks.Client{}
+		body := click("1300000000000000018", "flexcord:rate:4:case-7")
+		resp := decodeResponse(t, post(newIngress(t, tc, pub), signed(priv, katTimestamp, body), body))
+		if resp.Data == nil || resp.Data.Content != i18n.T("pt-BR", "ingress.unknown_button") {
+			t.Fatalf("response %+v", resp.Data)
+		}
+		tc.AssertExpectations(t)
 	})
 
 	t.Run("an unknown button is refused", func(t *testing.T) {
@@ -449,15 +517,25 @@ func TestCommandDefinitions(t *testing.T) {
 // startGateway runs the gateway listener on an emulator until the test ends.
 func startGateway(t *testing.T, emu *discordemu.Server, tc *mocks.Client) *discordgo.Session {
 	t.Helper()
+	return startGatewayWith(t, emu, tc, nil)
+}
+
+// startGatewayWith is startGateway with the configuration changed by configure.
+func startGatewayWith(t *testing.T, emu *discordemu.Server, tc *mocks.Client, configure func(*ingress.DiscordConfig)) *discordgo.Session {
+	t.Helper()
 	sess, err := discordsession.New(emu.Token(), emu.Transport())
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := ingress.New(ingress.Config{Temporal: tc, Log: slog.New(slog.DiscardHandler)})
+	cfg := ingress.DiscordConfig{ApplicationID: emu.ApplicationID(), Session: sess}
+	if configure != nil {
+		configure(&cfg)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- ingress.RunDiscordGateway(ctx, srv, ingress.DiscordConfig{ApplicationID: emu.ApplicationID(), Session: sess})
+		done <- ingress.RunDiscordGateway(ctx, srv, cfg)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -495,6 +573,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestGatewayDM(t *testing.T) {
 	emu := discordemu.NewTest(t, discordemu.Options{Members: []discordemu.Member{{ID: userID, Username: "alice", GlobalName: "Alice", Locale: "ko"}}})
 	tc := &mocks.Client{}
+	noOpenConversations(tc)
 	signals := make(chan workflows.UserMessageSignal, 10)
 	// The first attempt fails (Temporal unreachable); the gateway does not re-send, so ingress retries.
 	tc.On("SignalWithStartWorkflow", mock.Anything, "conversation:"+userID, workflows.SignalUserMessage, mock.Anything, mock.Anything, mock.Anything, mock.Anything).
@@ -513,7 +592,7 @@ func TestGatewayDM(t *testing.T) {
 		t.Fatal(err)
 	}
 	var sent []discordemu.Record
-	for _, text := range []string{"my order never arrived", "order 1234", "it was due Monday"} {
+	for _, text := range []string{"my order never arrived", "order 1234", "it was due Monday", "can I talk to a human?"} {
 		rec, err := emu.SendDM(userID, text)
 		if err != nil {
 			t.Fatal(err)
@@ -523,7 +602,9 @@ func TestGatewayDM(t *testing.T) {
 	for n, rec := range sent {
 		select {
 		case got := <-signals:
-			want := workflows.UserMessageSignal{EventID: rec.Message.ID, Member: alice, ChannelID: dm.ID, Text: rec.Message.Content}
+			want := workflows.UserMessageSignal{
+				EventID: rec.Message.ID, Member: alice, ChannelID: dm.ID, Text: rec.Message.Content, WantsHuman: n == 3,
+			}
 			a, _ := json.Marshal(got)
 			b, _ := json.Marshal(want)
 			if !bytes.Equal(a, b) {
@@ -538,12 +619,13 @@ func TestGatewayDM(t *testing.T) {
 		t.Fatalf("unexpected signal %+v (the bot's own message?)", extra)
 	default:
 	}
-	tc.AssertNumberOfCalls(t, "SignalWithStartWorkflow", 4)
+	tc.AssertNumberOfCalls(t, "SignalWithStartWorkflow", 5)
 }
 
 func TestGatewayBugModal(t *testing.T) {
 	emu := discordemu.NewTest(t, discordemu.Options{Members: []discordemu.Member{{ID: userID, Username: "alice", GlobalName: "Alice", Locale: "ro"}}})
 	tc := &mocks.Client{}
+	noOpenConversations(tc)
 	inputs := make(chan workflows.CaseInput, 1)
 	tc.On("ExecuteWorkflow", mock.Anything, mock.Anything, mock.Anything, mock.Anything).
 		Run(func(args mock.Arguments) { inputs <- args.Get(3).(workflows.CaseInput) }).
@@ -590,6 +672,7 @@ func TestGatewayBugModal(t *testing.T) {
 func TestGatewayRatingButton(t *testing.T) {
 	emu := discordemu.NewTest(t, discordemu.Options{Members: []discordemu.Member{{ID: userID, Username: "alice", GlobalName: "Alice", Locale: "id"}}})
 	tc := &mocks.Client{}
+	noOpenConversations(tc)
 	tc.On("SignalWorkflow", mock.Anything, "conversation:"+userID, "", workflows.SignalUserAction, mock.MatchedBy(func(s workflows.UserActionSignal) bool {
 		return s.Action == workflows.ActionRate && s.Rating == 5 && s.Locale == "id" && s.Member == alice
 	})).Return(nil).Once()

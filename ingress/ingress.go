@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
@@ -215,10 +216,60 @@ func (s *Server) SignalConversation(ctx context.Context, discordUserID, signal s
 	return nil
 }
 
-// WriteBusy answers 503 with Retry-After, for ErrBusy.
+// WriteBusy answers 503 with Retry-After, for ErrBusy. A 5xx is what makes every provider send
+// again: Discord and most clients honour Retry-After, while Twilio ignores it and retries any
+// webhook whose answer is not 2xx (or is slow) on its own schedule.
 func WriteBusy(w http.ResponseWriter) {
 	w.Header().Set("Retry-After", "1")
 	http.Error(w, ErrBusy.Error(), http.StatusServiceUnavailable)
+}
+
+// Bounds of the calls that read conversations for the gateway's backfill.
+const (
+	listTimeout      = 30 * time.Second
+	queryTimeout     = 10 * time.Second
+	listPageSize     = 500
+	openConversation = "WorkflowType = 'Conversation' AND ExecutionStatus = 'Running'"
+)
+
+// ListOpenConversations returns the Discord user ids of every running Conversation, from
+// visibility, page by page.
+func (s *Server) ListOpenConversations(ctx context.Context) ([]string, error) {
+	var ids []string
+	var token []byte
+	for {
+		pctx, cancel := context.WithTimeout(ctx, listTimeout)
+		resp, err := s.cfg.Temporal.ListWorkflow(pctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Query: openConversation, PageSize: listPageSize, NextPageToken: token,
+		})
+		cancel()
+		if err != nil {
+			return ids, fmt.Errorf("list open conversations: %w", err)
+		}
+		for _, e := range resp.GetExecutions() {
+			if id, ok := workflows.DiscordUserIDFromWorkflowID(e.GetExecution().GetWorkflowId()); ok {
+				ids = append(ids, id)
+			}
+		}
+		if token = resp.GetNextPageToken(); len(token) == 0 {
+			return ids, nil
+		}
+	}
+}
+
+// ConversationStatus queries the status of a member's Conversation. It needs a worker to answer.
+func (s *Server) ConversationStatus(ctx context.Context, discordUserID string) (workflows.ConversationStatus, error) {
+	ctx, cancel := context.WithTimeout(ctx, queryTimeout)
+	defer cancel()
+	var st workflows.ConversationStatus
+	v, err := s.cfg.Temporal.QueryWorkflow(ctx, workflows.ConversationWorkflowID(discordUserID), "", workflows.QueryStatus)
+	if err != nil {
+		return st, fmt.Errorf("query the conversation of member %s: %w", discordUserID, err)
+	}
+	if err := v.Get(&st); err != nil {
+		return st, fmt.Errorf("decode the status of the conversation of member %s: %w", discordUserID, err)
+	}
+	return st, nil
 }
 
 func orDefault(s, def string) string {

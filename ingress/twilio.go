@@ -187,17 +187,26 @@ func (h *twilioHandler) conversations(w http.ResponseWriter, r *http.Request) {
 		if strings.TrimSpace(text) == "" && ev.get("Media") != "" {
 			text = "[attachment]"
 		}
-		signal = workflows.SignalAgentMessage
-		arg = workflows.AgentMessageSignal{
-			EventID:   orDefault(ev.get("MessageSid"), ev.token),
-			CaseID:    ev.query.Get("case"),
-			AgentName: orDefault(author, ev.get("ClientIdentity")),
-			Text:      text,
+		// AgentName stays empty: the author is the agent's login identity, which the member
+		// must not see; they see the name the agent joined with (reservation.accepted).
+		sig := workflows.AgentMessageSignal{
+			EventID:         orDefault(ev.get("MessageSid"), ev.token),
+			CaseID:          ev.query.Get("case"),
+			Text:            text,
+			ConversationSID: ev.get("ConversationSid"),
 		}
+		if idx, err := strconv.Atoi(strings.TrimSpace(ev.get("Index"))); err == nil && idx >= 0 {
+			sig.Index, sig.HasIndex = idx, true
+		}
+		signal, arg = workflows.SignalAgentMessage, sig
 	case "onConversationStateUpdated":
 		if ev.get("StateTo") == "closed" {
+			// No agent message can follow: the conversation ends on the Flex side.
 			signal = workflows.SignalAgentWrappedUp
-			arg = workflows.AgentWrappedUpSignal{EventID: "closed:" + ev.get("ConversationSid"), CaseID: ev.query.Get("case"), Reason: "conversation closed"}
+			arg = workflows.AgentWrappedUpSignal{
+				EventID: "closed:" + ev.get("ConversationSid"), CaseID: ev.query.Get("case"), Reason: "conversation closed",
+				ConversationSID: ev.get("ConversationSid"), ConversationClosed: true,
+			}
 		}
 	default:
 		// onParticipantAdded and the rest: TaskRouter's reservation.accepted is the reliable
@@ -227,29 +236,61 @@ func (h *twilioHandler) taskRouter(w http.ResponseWriter, r *http.Request) {
 	var signal string
 	var arg any
 	if attrs.DiscordUserID != "" {
+		taskSID := ev.get("TaskSid")
 		switch ev.get("EventType") {
 		case "reservation.accepted":
 			signal = workflows.SignalAgentJoined
 			arg = workflows.AgentJoinedSignal{
-				EventID: eventID, CaseID: attrs.CaseID, AgentName: ev.get("WorkerName"), WorkerSID: ev.get("WorkerSid"), TaskSID: ev.get("TaskSid"),
+				EventID: eventID, CaseID: attrs.CaseID, AgentName: agentName(ev.get("WorkerAttributes"), ev.get("WorkerName")),
+				WorkerSID: ev.get("WorkerSid"), TaskSID: taskSID,
 			}
 		case "task.wrapup":
+			// The agent ended the chat; their messages are still relayed until the Flex
+			// conversation closes (onConversationStateUpdated).
 			signal = workflows.SignalAgentWrappedUp
-			arg = workflows.AgentWrappedUpSignal{EventID: eventID, CaseID: attrs.CaseID, Reason: "wrapped up"}
+			arg = workflows.AgentWrappedUpSignal{EventID: eventID, CaseID: attrs.CaseID, Reason: "wrapped up", TaskSID: taskSID}
 		case "task.completed":
 			// Normally after task.wrapup, which the workflow has seen; a task completed without a
 			// wrap-up still ends the chat.
 			signal = workflows.SignalAgentWrappedUp
-			arg = workflows.AgentWrappedUpSignal{EventID: eventID, CaseID: attrs.CaseID, Reason: "completed"}
+			arg = workflows.AgentWrappedUpSignal{EventID: eventID, CaseID: attrs.CaseID, Reason: "completed", TaskSID: taskSID}
 		case "task.canceled", "workflow.timeout":
-			// No agent took the chat. The member hears that the chat ended and is asked for a
-			// rating, which tells support how the wait went.
-			signal = workflows.SignalAgentWrappedUp
-			arg = workflows.AgentWrappedUpSignal{EventID: eventID, CaseID: attrs.CaseID, Reason: "no agent available"}
+			// Nobody took the chat: not a wrap-up. The member is told and chooses to keep
+			// waiting or leave a message.
+			reason := "task canceled"
+			if ev.get("EventType") == "workflow.timeout" {
+				reason = "workflow timeout"
+			}
+			if why := strings.TrimSpace(ev.get("TaskCanceledReason")); why != "" {
+				reason += ": " + why
+			}
+			signal = workflows.SignalNoAgent
+			arg = workflows.NoAgentSignal{EventID: eventID, CaseID: attrs.CaseID, TaskSID: taskSID, Reason: reason}
 		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	h.deliver(w, r, log, attrs.DiscordUserID, signal, arg, http.StatusNoContent)
+}
+
+// agentName is the name Flex shows the customer for a worker: the full_name attribute, else the
+// worker's friendly name unless that is a login identity (an e-mail address, or the identity the
+// worker chats as, from its contact_uri). It is never the Conversations author, which is a login
+// identity too. Empty means the workflow names no one.
+func agentName(workerAttributes, workerName string) string {
+	var attrs struct {
+		FullName   string `json:"full_name"`
+		ContactURI string `json:"contact_uri"`
+	}
+	_ = json.Unmarshal([]byte(workerAttributes), &attrs)
+	if n := strings.TrimSpace(attrs.FullName); n != "" {
+		return n
+	}
+	n := strings.TrimSpace(workerName)
+	identity := strings.TrimPrefix(attrs.ContactURI, "client:")
+	if n == "" || strings.Contains(n, "@") || (identity != "" && n == identity) {
+		return ""
+	}
+	return n
 }
 
 // deliver sends the signal (if any) and answers: okStatus on success or when there is nothing to

@@ -24,6 +24,7 @@ import (
 	"github.com/flexcord/flexcord/activities"
 	"github.com/flexcord/flexcord/ingress"
 	"github.com/flexcord/flexcord/internal/devserver"
+	"github.com/flexcord/flexcord/internal/i18n"
 	"github.com/flexcord/flexcord/internal/twilioclient"
 	"github.com/flexcord/flexcord/sandbox/twilioemu"
 	"github.com/flexcord/flexcord/worker"
@@ -216,7 +217,7 @@ func TestTwilioEndToEnd(t *testing.T) {
 		t.Helper()
 		m := workflows.Member{UserID: e2eUserID, Username: "alice"}
 		if err := in.StartConversation(ctx, m, "1000000000000000001", "Example Guild", "en-US", workflows.SignalUserMessage,
-			workflows.UserMessageSignal{EventID: eventID, Member: m, ChannelID: "dm-1", Text: text}); err != nil {
+			workflows.UserMessageSignal{EventID: eventID, Member: m, ChannelID: "dm-1", Text: text, WantsHuman: i18n.WantsHuman(text)}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -105,6 +105,12 @@ func agentMessage() url.Values {
 	}
 }
 
+// wantAgentMessage is the signal of agentMessage(): no agent name (the author is a login
+// identity), the Flex conversation and the message's index.
+var wantAgentMessage = workflows.AgentMessageSignal{
+	EventID: "IM0123456789abcdef0123456789abcdef", CaseID: "C-7K3QX2", Text: "Hello, I'm Ana", ConversationSID: hookConvSID, Index: 3, HasIndex: true,
+}
+
 func with(v url.Values, kv ...string) url.Values {
 	out := url.Values{}
 	for k, vs := range v {
@@ -128,17 +134,28 @@ func TestConversationsWebhookMapping(t *testing.T) {
 		signal string
 		arg    any
 	}{
-		{"agent message", hookQuery, agentMessage(), workflows.SignalAgentMessage,
-			workflows.AgentMessageSignal{EventID: "IM0123456789abcdef0123456789abcdef", CaseID: "C-7K3QX2", AgentName: "Ana", Text: "Hello, I'm Ana"}},
-		{"agent name from the client identity", hookQuery, with(agentMessage(), "Author", ""), workflows.SignalAgentMessage,
-			workflows.AgentMessageSignal{EventID: "IM0123456789abcdef0123456789abcdef", CaseID: "C-7K3QX2", AgentName: "Ana", Text: "Hello, I'm Ana"}},
-		{"attachment only", hookQuery, with(agentMessage(), "Body", "", "Media", `[{"sid":"ME1"}]`), workflows.SignalAgentMessage,
-			workflows.AgentMessageSignal{EventID: "IM0123456789abcdef0123456789abcdef", CaseID: "C-7K3QX2", AgentName: "Ana", Text: "[attachment]"}},
+		{"agent message", hookQuery, agentMessage(), workflows.SignalAgentMessage, wantAgentMessage},
+		{"the author is never the agent name", hookQuery, with(agentMessage(), "Author", "ana_40example_2Ecom", "ClientIdentity", "ana_40example_2Ecom"),
+			workflows.SignalAgentMessage, wantAgentMessage},
+		{"first message of the conversation", hookQuery, with(agentMessage(), "Index", "0"), workflows.SignalAgentMessage, workflows.AgentMessageSignal{
+			EventID: "IM0123456789abcdef0123456789abcdef", CaseID: "C-7K3QX2", Text: "Hello, I'm Ana", ConversationSID: hookConvSID, Index: 0, HasIndex: true,
+		}},
+		{"no index", hookQuery, with(agentMessage(), "Index", ""), workflows.SignalAgentMessage, workflows.AgentMessageSignal{
+			EventID: "IM0123456789abcdef0123456789abcdef", CaseID: "C-7K3QX2", Text: "Hello, I'm Ana", ConversationSID: hookConvSID,
+		}},
+		{"index not a number", hookQuery, with(agentMessage(), "Index", "three"), workflows.SignalAgentMessage, workflows.AgentMessageSignal{
+			EventID: "IM0123456789abcdef0123456789abcdef", CaseID: "C-7K3QX2", Text: "Hello, I'm Ana", ConversationSID: hookConvSID,
+		}},
+		{"attachment only", hookQuery, with(agentMessage(), "Body", "", "Media", `[{"sid":"ME1"}]`), workflows.SignalAgentMessage, workflows.AgentMessageSignal{
+			EventID: "IM0123456789abcdef0123456789abcdef", CaseID: "C-7K3QX2", Text: "[attachment]", ConversationSID: hookConvSID, Index: 3, HasIndex: true,
+		}},
 		{"echo of the member's message", hookQuery, with(agentMessage(), "Author", "discord:"+hookUserID, "Source", "API"), "", nil},
 		{"message carrying our delivery marker", hookQuery, with(agentMessage(), "Author", "system", "Attributes", `{"flexcord_delivery":"k1-2"}`), "", nil},
 		{"conversation closed", hookQuery, url.Values{
 			"EventType": {"onConversationStateUpdated"}, "ConversationSid": {hookConvSID}, "StateFrom": {"active"}, "StateTo": {"closed"}, "Reason": {"API"},
-		}, workflows.SignalAgentWrappedUp, workflows.AgentWrappedUpSignal{EventID: "closed:" + hookConvSID, CaseID: "C-7K3QX2", Reason: "conversation closed"}},
+		}, workflows.SignalAgentWrappedUp, workflows.AgentWrappedUpSignal{
+			EventID: "closed:" + hookConvSID, CaseID: "C-7K3QX2", Reason: "conversation closed", ConversationSID: hookConvSID, ConversationClosed: true,
+		}},
 		{"conversation inactive", hookQuery, url.Values{
 			"EventType": {"onConversationStateUpdated"}, "ConversationSid": {hookConvSID}, "StateFrom": {"active"}, "StateTo": {"inactive"},
 		}, "", nil},
@@ -164,9 +181,18 @@ func TestConversationsWebhookMapping(t *testing.T) {
 func taskEvent(eventType string) url.Values {
 	return url.Values{
 		"EventType": {eventType}, "Sid": {"EV0123456789abcdef0123456789abcdef"},
-		"TaskSid": {"WT0123456789abcdef0123456789abcdef"}, "WorkerSid": {"WK0123456789abcdef0123456789abcdef"}, "WorkerName": {"Ana"},
-		"TaskAttributes": {`{"case_id":"C-7K3QX2","discord_user_id":"` + hookUserID + `","conversationSid":"` + hookConvSID + `"}`},
-		"WorkspaceSid":   {"WS0123456789abcdef0123456789abcdef"}, "ResourceType": {"Reservation"},
+		"TaskSid": {"WT0123456789abcdef0123456789abcdef"}, "WorkerSid": {"WK0123456789abcdef0123456789abcdef"}, "WorkerName": {"ana_40example_2Ecom"},
+		"WorkerAttributes": {`{"full_name":"Ana Souza","contact_uri":"client:ana_40example_2Ecom"}`},
+		"TaskAttributes":   {`{"case_id":"C-7K3QX2","discord_user_id":"` + hookUserID + `","conversationSid":"` + hookConvSID + `"}`},
+		"WorkspaceSid":     {"WS0123456789abcdef0123456789abcdef"}, "ResourceType": {"Reservation"},
+	}
+}
+
+// joined is the AgentJoined signal of taskEvent("reservation.accepted").
+func joined(eventID, agentName string) workflows.AgentJoinedSignal {
+	return workflows.AgentJoinedSignal{
+		EventID: eventID, CaseID: "C-7K3QX2", AgentName: agentName,
+		WorkerSID: "WK0123456789abcdef0123456789abcdef", TaskSID: "WT0123456789abcdef0123456789abcdef",
 	}
 }
 
@@ -177,20 +203,32 @@ func TestTaskRouterMapping(t *testing.T) {
 		signal string
 		arg    any
 	}{
-		{"reservation accepted", taskEvent("reservation.accepted"), workflows.SignalAgentJoined, workflows.AgentJoinedSignal{
-			EventID: "EV0123456789abcdef0123456789abcdef", CaseID: "C-7K3QX2", AgentName: "Ana", WorkerSID: "WK0123456789abcdef0123456789abcdef", TaskSID: "WT0123456789abcdef0123456789abcdef",
+		{"reservation accepted", taskEvent("reservation.accepted"), workflows.SignalAgentJoined, joined("EV0123456789abcdef0123456789abcdef", "Ana Souza")},
+		{"event without Sid uses the idempotency token", with(taskEvent("reservation.accepted"), "Sid", ""), workflows.SignalAgentJoined,
+			joined("idem-1", "Ana Souza")},
+		{"no full name: the friendly name", with(taskEvent("reservation.accepted"), "WorkerName", "Ana", "WorkerAttributes", `{"contact_uri":"client:ana_40example_2Ecom"}`),
+			workflows.SignalAgentJoined, joined("EV0123456789abcdef0123456789abcdef", "Ana")},
+		{"friendly name that is the login identity", with(taskEvent("reservation.accepted"), "WorkerAttributes", `{"contact_uri":"client:ana_40example_2Ecom"}`),
+			workflows.SignalAgentJoined, joined("EV0123456789abcdef0123456789abcdef", "")},
+		{"friendly name that is an e-mail address", with(taskEvent("reservation.accepted"), "WorkerName", "ana@example.com", "WorkerAttributes", `{}`),
+			workflows.SignalAgentJoined, joined("EV0123456789abcdef0123456789abcdef", "")},
+		{"worker attributes not JSON", with(taskEvent("reservation.accepted"), "WorkerName", "Ana", "WorkerAttributes", "nope"),
+			workflows.SignalAgentJoined, joined("EV0123456789abcdef0123456789abcdef", "Ana")},
+		{"task wrap-up", taskEvent("task.wrapup"), workflows.SignalAgentWrappedUp, workflows.AgentWrappedUpSignal{
+			EventID: "EV0123456789abcdef0123456789abcdef", CaseID: "C-7K3QX2", Reason: "wrapped up", TaskSID: "WT0123456789abcdef0123456789abcdef",
 		}},
-		{"event without Sid uses the idempotency token", with(taskEvent("reservation.accepted"), "Sid", ""), workflows.SignalAgentJoined, workflows.AgentJoinedSignal{
-			EventID: "idem-1", CaseID: "C-7K3QX2", AgentName: "Ana", WorkerSID: "WK0123456789abcdef0123456789abcdef", TaskSID: "WT0123456789abcdef0123456789abcdef",
+		{"task completed", taskEvent("task.completed"), workflows.SignalAgentWrappedUp, workflows.AgentWrappedUpSignal{
+			EventID: "EV0123456789abcdef0123456789abcdef", CaseID: "C-7K3QX2", Reason: "completed", TaskSID: "WT0123456789abcdef0123456789abcdef",
 		}},
-		{"task wrap-up", taskEvent("task.wrapup"), workflows.SignalAgentWrappedUp,
-			workflows.AgentWrappedUpSignal{EventID: "EV0123456789abcdef0123456789abcdef", CaseID: "C-7K3QX2", Reason: "wrapped up"}},
-		{"task completed", taskEvent("task.completed"), workflows.SignalAgentWrappedUp,
-			workflows.AgentWrappedUpSignal{EventID: "EV0123456789abcdef0123456789abcdef", CaseID: "C-7K3QX2", Reason: "completed"}},
-		{"task canceled", taskEvent("task.canceled"), workflows.SignalAgentWrappedUp,
-			workflows.AgentWrappedUpSignal{EventID: "EV0123456789abcdef0123456789abcdef", CaseID: "C-7K3QX2", Reason: "no agent available"}},
-		{"workflow timeout", taskEvent("workflow.timeout"), workflows.SignalAgentWrappedUp,
-			workflows.AgentWrappedUpSignal{EventID: "EV0123456789abcdef0123456789abcdef", CaseID: "C-7K3QX2", Reason: "no agent available"}},
+		{"task canceled: no agent", taskEvent("task.canceled"), workflows.SignalNoAgent, workflows.NoAgentSignal{
+			EventID: "EV0123456789abcdef0123456789abcdef", CaseID: "C-7K3QX2", TaskSID: "WT0123456789abcdef0123456789abcdef", Reason: "task canceled",
+		}},
+		{"task canceled with a reason", with(taskEvent("task.canceled"), "TaskCanceledReason", "Task TTL Exceeded"), workflows.SignalNoAgent, workflows.NoAgentSignal{
+			EventID: "EV0123456789abcdef0123456789abcdef", CaseID: "C-7K3QX2", TaskSID: "WT0123456789abcdef0123456789abcdef", Reason: "task canceled: Task TTL Exceeded",
+		}},
+		{"workflow timeout: no agent", taskEvent("workflow.timeout"), workflows.SignalNoAgent, workflows.NoAgentSignal{
+			EventID: "EV0123456789abcdef0123456789abcdef", CaseID: "C-7K3QX2", TaskSID: "WT0123456789abcdef0123456789abcdef", Reason: "workflow timeout",
+		}},
 		{"other event", taskEvent("reservation.created"), "", nil},
 		{"task of another channel", with(taskEvent("reservation.accepted"), "TaskAttributes", `{"channelType":"sms"}`), "", nil},
 	}
@@ -271,8 +309,7 @@ func TestTwilioSignatureVariants(t *testing.T) {
 			want := http.StatusForbidden
 			if tt.ok {
 				want = http.StatusOK
-				expectSignal(tc, workflows.SignalAgentMessage,
-					workflows.AgentMessageSignal{EventID: "IM0123456789abcdef0123456789abcdef", CaseID: "C-7K3QX2", AgentName: "Ana", Text: "Hello, I'm Ana"})
+				expectSignal(tc, workflows.SignalAgentMessage, wantAgentMessage)
 			}
 			if w := serve(h, tt.req()); w.Code != want {
 				t.Errorf("status = %d, want %d (%s)", w.Code, want, strings.TrimSpace(w.Body.String()))
