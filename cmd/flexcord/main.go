@@ -5,7 +5,7 @@
 //	                   ingress; local emulators when no Discord/Twilio credentials are set)
 //	flexcord worker    workflows and activities, against a Temporal cluster
 //	flexcord ingress   the HTTP and gateway front door, against a Temporal cluster
-//	flexcord discord, flex, deliveries, cases, kb   setup and operator tools
+//	flexcord discord, flex, deliveries, cases, conversations, kb   setup and operator tools
 //	flexcord version   the version
 //
 // Every flag has an environment-variable twin; run a subcommand with -h to see them.
@@ -51,6 +51,8 @@ Usage:
                                   re-queue failed deliveries
   flexcord cases list|show|set-status
                                   list, inspect and move support cases, bug reports, feature requests
+  flexcord conversations list|show|close
+                                  list, inspect and close members' support conversations
   flexcord kb eval|check          evaluate or check the knowledge base
   flexcord version                print the version
 

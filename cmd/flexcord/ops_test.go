@@ -3,12 +3,25 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/mock"
+	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/mocks"
+	"go.temporal.io/sdk/temporal"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/flexcord/flexcord/activities"
 	"github.com/flexcord/flexcord/internal/devstack"
 	"github.com/flexcord/flexcord/sandbox/discordemu"
 	"github.com/flexcord/flexcord/workflows"
@@ -152,4 +165,245 @@ func TestCasesCommands(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "cannot move from in_progress to closed") {
 		t.Errorf("illegal transition: err = %v", err)
 	}
+}
+
+// TestConversationsCommands runs list, show and close against a conversation of the dev stack.
+func TestConversationsCommands(t *testing.T) {
+	st := startStack(t)
+	ctx := context.Background()
+	member := devstack.SandboxMembers[0]
+	if _, err := st.Discord.RunCommand(ctx, member.ID, discordemu.CommandInput{Name: "helpme", GuildID: devstack.SandboxGuildID, ChannelID: devstack.SandboxGeneralChannel, Locale: "en-US"}); err != nil {
+		t.Fatal(err)
+	}
+	id := workflows.ConversationWorkflowID(member.ID)
+	var list string
+	waitFor(t, 30*time.Second, "the conversation in conversations list", func() bool {
+		list = flexcord(t, st, "conversations", "list", "--stage", "bot")
+		return strings.Contains(list, id)
+	})
+	t.Logf("conversations list:\n%s", list)
+	if !strings.Contains(list, "Mika") {
+		t.Errorf("conversations list:\n%s", list)
+	}
+	show := flexcord(t, st, "conversations", "show", member.ID)
+	t.Logf("conversations show:\n%s", show)
+	if !strings.HasPrefix(show, id+"  bot") || !strings.Contains(show, "Mika") {
+		t.Errorf("conversations show:\n%s", show)
+	}
+	out := flexcord(t, st, "conversations", "close", id, "--reason", "test over")
+	if !strings.Contains(out, id+" is clos") {
+		t.Errorf("conversations close printed:\n%s", out)
+	}
+	t.Logf("conversations close printed:\n%s", out)
+	// A second close is refused in one line.
+	var errb bytes.Buffer
+	err := run(ctx, []string{"conversations", "close", id, "--address", st.TemporalAddr, "--namespace", st.Namespace}, io.Discard, &errb)
+	t.Logf("second close: %v", err)
+	if err == nil || !strings.Contains(err.Error(), "already closed") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("second close: err = %v", err)
+	}
+}
+
+// mockTemporal makes the operator commands use a mocked Temporal client for the test.
+func mockTemporal(t *testing.T) *mocks.Client {
+	t.Helper()
+	tc := mocks.NewClient(t)
+	tc.On("Close").Return().Maybe()
+	old := dialOps
+	dialOps = func(string, string) (client.Client, error) { return tc, nil }
+	t.Cleanup(func() { dialOps = old })
+	return tc
+}
+
+func runOps(args ...string) (string, error) {
+	var out, errb bytes.Buffer
+	err := run(context.Background(), args, &out, &errb)
+	return out.String(), err
+}
+
+// statusAnswer is a QueryWorkflow answer.
+type statusAnswer struct{ st workflows.ConversationStatus }
+
+func (v statusAnswer) HasValue() bool { return true }
+
+func (v statusAnswer) Get(p any) error {
+	*p.(*workflows.ConversationStatus) = v.st
+	return nil
+}
+
+const (
+	opsUserID = "2000000000000000001"
+	opsConvID = "conversation:" + opsUserID
+)
+
+func searchAttrs(t *testing.T, kv map[string]any) *commonpb.SearchAttributes {
+	t.Helper()
+	out := &commonpb.SearchAttributes{IndexedFields: map[string]*commonpb.Payload{}}
+	for k, v := range kv {
+		p, err := converter.GetDefaultDataConverter().ToPayload(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out.IndexedFields[k] = p
+	}
+	return out
+}
+
+func liveStatus(now time.Time) workflows.ConversationStatus {
+	return workflows.ConversationStatus{
+		Member: workflows.Member{UserID: opsUserID, Username: "alice", DisplayName: "Alice"},
+		Stage:  workflows.StageLive, Locale: "ko", CaseID: "C-7K3QX2", Agent: "Ana Souza",
+		Flex:     &activities.FlexInteraction{ConversationSID: "CH1", InteractionSID: "KD1", ChannelSID: "UO1", TaskSID: "WT1"},
+		Deadline: now.Add(5 * time.Minute), DeadlineLabel: "check that Flex still has the chat",
+		Delivered: 7,
+		Failed:    []workflows.DeliveryView{{Seq: 8, Destination: "discord:" + opsUserID, Label: "agent message", Preview: "Hi", ErrorType: "CannotMessageUser", Error: "50007"}},
+		Transcript: []activities.TranscriptLine{
+			{At: now, From: "member", Name: "Alice", Text: "my order\nnever arrived"},
+			{At: now, From: "agent", Name: "Ana Souza", Text: "Let me check"},
+		},
+	}
+}
+
+func TestConversationsListMocked(t *testing.T) {
+	tc := mockTemporal(t)
+	now := time.Now()
+	const other = "conversation:2000000000000000002"
+	tc.On("ListWorkflow", mock.Anything, mock.MatchedBy(func(r *workflowservice.ListWorkflowExecutionsRequest) bool {
+		return r.Query == "WorkflowType = 'Conversation' AND ExecutionStatus = 'Running' AND FlexcordStage = 'live'" && r.PageSize == 10
+	})).Return(&workflowservice.ListWorkflowExecutionsResponse{Executions: []*workflowpb.WorkflowExecutionInfo{
+		{
+			Execution: &commonpb.WorkflowExecution{WorkflowId: opsConvID}, Status: enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, StartTime: timestamppb.New(now),
+			SearchAttributes: searchAttrs(t, map[string]any{"FlexcordStage": "live", "FlexcordCaseID": "C-7K3QX2", "FlexcordAgent": "Ana Souza", "FailedDeliveries": 1}),
+		},
+		{
+			Execution: &commonpb.WorkflowExecution{WorkflowId: other}, Status: enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, StartTime: timestamppb.New(now),
+			SearchAttributes: searchAttrs(t, map[string]any{"FlexcordStage": "live"}),
+		},
+	}}, nil).Once()
+	tc.On("QueryWorkflow", mock.Anything, opsConvID, "", workflows.QueryStatus).Return(statusAnswer{liveStatus(now)}, nil).Once()
+	tc.On("QueryWorkflow", mock.Anything, other, "", workflows.QueryStatus).Return(nil, serviceerror.NewUnavailable("no poller")).Once()
+	out, err := runOps("conversations", "list", "--stage", "live", "--limit", "10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "CONVERSATION") {
+		t.Fatalf("list:\n%s", out)
+	}
+	row := regexp.MustCompile(`^conversation:2000000000000000001\s+Alice\s+live\s+C-7K3QX2\s+Ana Souza\s+1\s+in [45]m\d+s: check that Flex still has the chat\s+\d{4}-`)
+	if !row.MatchString(lines[1]) {
+		t.Errorf("row %q", lines[1])
+	}
+	if !regexp.MustCompile(`^conversation:2000000000000000002\s+-\s+live\s+-\s+-\s+0\s+-\s+\d{4}-`).MatchString(lines[2]) {
+		t.Errorf("row %q", lines[2])
+	}
+
+	if _, err := runOps("conversations", "list", "--stage", "waiting"); err == nil || !strings.Contains(err.Error(), `unknown stage "waiting"`) {
+		t.Errorf("bad stage: err = %v", err)
+	}
+}
+
+func TestConversationsListClosedMocked(t *testing.T) {
+	tc := mockTemporal(t)
+	tc.On("ListWorkflow", mock.Anything, mock.MatchedBy(func(r *workflowservice.ListWorkflowExecutionsRequest) bool {
+		return r.Query == "WorkflowType = 'Conversation' AND FlexcordStage = 'closed'"
+	})).Return(&workflowservice.ListWorkflowExecutionsResponse{}, nil).Once()
+	out, err := runOps("conversations", "list", "--stage", "closed")
+	if err != nil || !strings.Contains(out, "(no conversations)") {
+		t.Fatalf("list: %v\n%s", err, out)
+	}
+}
+
+func TestConversationsShowMocked(t *testing.T) {
+	tc := mockTemporal(t)
+	now := time.Now()
+	tc.On("QueryWorkflow", mock.Anything, opsConvID, "", workflows.QueryStatus).Return(statusAnswer{liveStatus(now)}, nil).Once()
+	out, err := runOps("conversations", "show", opsUserID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		opsConvID + "  live\n",
+		"Member:      Alice (@alice), Discord user " + opsUserID,
+		"Case:        C-7K3QX2",
+		"Agent:       Ana Souza",
+		"Flex:        conversation CH1, interaction KD1, task WT1",
+		"Deadline:    " + now.Add(5*time.Minute).Local().Format(time.DateTime) + " (in ",
+		": check that Flex still has the chat)",
+		"Deliveries:  7 delivered, 0 pending, 0 in flight, 1 failed",
+		`failed    #8 to discord:` + opsUserID + ` (agent message) "Hi": CannotMessageUser: 50007`,
+		"Last messages (2 of 2):",
+		"member Alice     my order never arrived",
+		"agent Ana Souza  Let me check",
+		"run `flexcord deliveries retry " + opsConvID + "`",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("show lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestConversationsErrorsMocked(t *testing.T) {
+	t.Run("not a conversation id", func(t *testing.T) {
+		mockTemporal(t)
+		if _, err := runOps("conversations", "show", "case:C-7K3QX2"); err == nil || !strings.Contains(err.Error(), "is not a conversation id") {
+			t.Errorf("err = %v", err)
+		}
+	})
+	t.Run("unknown conversation", func(t *testing.T) {
+		tc := mockTemporal(t)
+		tc.On("QueryWorkflow", mock.Anything, opsConvID, "", workflows.QueryStatus).Return(nil, serviceerror.NewNotFound("workflow not found")).Once()
+		tc.On("DescribeWorkflowExecution", mock.Anything, opsConvID, "").Return(nil, serviceerror.NewNotFound("workflow not found")).Once()
+		if _, err := runOps("conversations", "show", opsConvID); err == nil || err.Error() != "no conversation "+opsConvID {
+			t.Errorf("err = %v", err)
+		}
+	})
+	t.Run("no worker", func(t *testing.T) {
+		tc := mockTemporal(t)
+		tc.On("QueryWorkflow", mock.Anything, opsConvID, "", workflows.QueryStatus).Return(nil, context.DeadlineExceeded).Once()
+		if _, err := runOps("conversations", "show", opsConvID); err == nil || !strings.Contains(err.Error(), "no worker answered") {
+			t.Errorf("err = %v", err)
+		}
+	})
+}
+
+func TestConversationsCloseMocked(t *testing.T) {
+	closeCall := func(tc *mocks.Client, reason string) *mock.Call {
+		return tc.On("UpdateWorkflow", mock.Anything, mock.MatchedBy(func(o client.UpdateWorkflowOptions) bool {
+			return o.WorkflowID == opsConvID && o.UpdateName == workflows.UpdateClose && len(o.Args) == 1 &&
+				o.Args[0] == workflows.CloseRequest{Reason: reason, Operator: "flexcord CLI"} && o.WaitForStage == client.WorkflowUpdateStageCompleted
+		}))
+	}
+	t.Run("closes", func(t *testing.T) {
+		tc := mockTemporal(t)
+		h := &mocks.WorkflowUpdateHandle{}
+		h.On("Get", mock.Anything, mock.Anything).Run(func(args mock.Arguments) {
+			*args.Get(1).(*workflows.ConversationStatus) = workflows.ConversationStatus{Stage: workflows.StageClosed, CaseID: "C-7K3QX2"}
+		}).Return(nil).Once()
+		closeCall(tc, "spam").Return(h, nil).Once()
+		out, err := runOps("conversations", "close", opsUserID, "--reason", "spam")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := opsConvID + " is closed.\nCase C-7K3QX2 stays on record.\nReason: spam\n"; out != want {
+			t.Errorf("close printed %q, want %q", out, want)
+		}
+	})
+	t.Run("already closed", func(t *testing.T) {
+		tc := mockTemporal(t)
+		closeCall(tc, "").Return(nil, temporal.NewApplicationError("conversation is already closed", "")).Once()
+		if _, err := runOps("conversations", "close", opsConvID); err == nil || err.Error() != opsConvID+": conversation is already closed" {
+			t.Errorf("err = %v", err)
+		}
+	})
+	t.Run("finished", func(t *testing.T) {
+		tc := mockTemporal(t)
+		closeCall(tc, "").Return(nil, serviceerror.NewNotFound("workflow execution already completed")).Once()
+		tc.On("DescribeWorkflowExecution", mock.Anything, opsConvID, "").Return(&workflowservice.DescribeWorkflowExecutionResponse{
+			WorkflowExecutionInfo: &workflowpb.WorkflowExecutionInfo{Status: enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, CloseTime: timestamppb.Now()},
+		}, nil).Once()
+		if _, err := runOps("conversations", "close", opsConvID); err == nil || !strings.HasPrefix(err.Error(), opsConvID+" is already closed (completed at ") {
+			t.Errorf("err = %v", err)
+		}
+	})
 }

@@ -27,6 +27,10 @@ func (c *common) bind(b *config.Binder) {
 func (c *common) bindConversation(b *config.Binder) {
 	b.Duration(&c.conv.InactivityTimeout, "inactivity-timeout", "FLEXCORD_INACTIVITY_TIMEOUT", 30*time.Minute, "close a conversation still with the bot after this long without a message")
 	b.Duration(&c.conv.RatingTimeout, "rating-timeout", "FLEXCORD_RATING_TIMEOUT", 24*time.Hour, "how long a resolved conversation waits for the member's rating")
+	b.Duration(&c.conv.QueueTimeout, "queue-timeout", "FLEXCORD_QUEUE_TIMEOUT", 10*time.Minute, "tell a member no agent is free after this long in the queue, and offer to keep waiting or leave a message")
+	b.Duration(&c.conv.ChoiceTimeout, "choice-timeout", "FLEXCORD_CHOICE_TIMEOUT", 30*time.Minute, "leave a message for a member who chose neither after no agent was free")
+	b.Duration(&c.conv.LiveCheckAfter, "live-check-after", "FLEXCORD_LIVE_CHECK_AFTER", time.Hour, "check that Flex still has a live chat after this long with no message either way")
+	b.Duration(&c.conv.LiveMaxSilence, "live-max-silence", "FLEXCORD_LIVE_MAX_SILENCE", 24*time.Hour, "resolve a live chat with no message either way for this long")
 	b.Int(&c.conv.ContinueAsNewAfter, "continue-as-new-after", "FLEXCORD_CONTINUE_AS_NEW_AFTER", 2000, "signals per workflow run before it continues as new")
 }
 

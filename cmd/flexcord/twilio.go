@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/flexcord/flexcord/activities"
 	"github.com/flexcord/flexcord/ingress"
@@ -30,6 +31,7 @@ type twilioProvider struct {
 	accountSID, authToken, apiKey, apiSecret string
 	workspaceSID, workflowSID                string
 	publicURL                                string
+	inactiveTimer, closedTimer               time.Duration
 
 	// transport carries the Twilio REST calls; nil means the real Twilio. `flexcord dev` points
 	// it at the local emulator (twilioemu.Server.Transport) when no TWILIO_* credentials are
@@ -47,6 +49,8 @@ func (p *twilioProvider) bind(b *config.Binder) {
 	b.Secret(&p.apiSecret, "", "TWILIO_API_SECRET", "secret of TWILIO_API_KEY")
 	b.String(&p.workspaceSID, "flex-workspace-sid", "TWILIO_FLEX_WORKSPACE_SID", "", "Flex TaskRouter workspace SID (WS…)")
 	b.String(&p.workflowSID, "flex-workflow-sid", "TWILIO_FLEX_WORKFLOW_SID", "", "Flex TaskRouter workflow SID (WW…) that routes support chats")
+	b.Duration(&p.inactiveTimer, "flex-inactive-timer", "FLEXCORD_FLEX_INACTIVE_TIMER", activities.DefaultInactiveTimer, "Flex conversations go inactive after this long without a message (Twilio timers.inactive, at least 1m)")
+	b.Duration(&p.closedTimer, "flex-closed-timer", "FLEXCORD_FLEX_CLOSED_TIMER", activities.DefaultClosedTimer, "Flex conversations close after this long without a message (Twilio timers.closed, at least 10m), so none is left orphaned")
 	// Environment only: the Discord side may want the same setting.
 	b.String(&p.publicURL, "", "FLEXCORD_PUBLIC_URL", "", "public base URL of ingress as Twilio calls it, such as https://support.example.com")
 }
@@ -120,9 +124,11 @@ func (p *twilioProvider) baseURL() string { return strings.TrimSuffix(p.publicUR
 func (p *twilioProvider) addActivities(ctx context.Context, log *slog.Logger, acts *worker.Activities) error {
 	rc := twilioclient.New(p.credentials(), p.transport)
 	acts.Flex = activities.NewFlex(rc, activities.FlexConfig{
-		WorkspaceSID: p.workspaceSID,
-		WorkflowSID:  p.workflowSID,
-		WebhookURL:   p.baseURL() + ingress.TwilioConversationsPath,
+		WorkspaceSID:  p.workspaceSID,
+		WorkflowSID:   p.workflowSID,
+		WebhookURL:    p.baseURL() + ingress.TwilioConversationsPath,
+		InactiveTimer: p.inactiveTimer,
+		ClosedTimer:   p.closedTimer,
 	}, log.With("provider", "twilio"))
 	log.Info("Twilio Flex activities ready", "twilio", p.credentials(), "workspace", p.workspaceSID, "webhook", p.baseURL()+ingress.TwilioConversationsPath)
 	return nil
