@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bwmarrin/discordgo"
 	conversations "github.com/twilio/twilio-go/rest/conversations/v1"
 
 	"github.com/flexcord/flexcord/sandbox/discordemu"
@@ -202,7 +203,7 @@ func TestDiscordControlAPIAsThePageUsesIt(t *testing.T) {
 
 	// Start-up: guilds and members.
 	st := call(t, http.MethodGet, d+"/state", nil, http.StatusOK)
-	requireFields(t, js, "GET /state", st, "guilds[].id", "guilds[].channels", "members[].id")
+	requireFields(t, js, "GET /state", st, "guilds[].id", "guilds[].channels", "members[].id", "bot.id", "bot.username")
 	members := call(t, http.MethodGet, d+"/members", nil, http.StatusOK)
 	requireFields(t, js, "GET /members", map[string]any{"members": members},
 		"members[].id", "members[].username", "members[].global_name", "members[].locale", "members[].dms_closed")
@@ -238,9 +239,17 @@ func TestDiscordControlAPIAsThePageUsesIt(t *testing.T) {
 	}
 	// The fake bot sends the DM before it answers the interaction.
 	dm, reply := list[0], list[1]
-	requireFields(t, js, "ephemeral reply", reply, "visible_to", "ephemeral")
+	requireFields(t, js, "ephemeral reply", reply, "visible_to", "ephemeral", "guild_id", "message.channel_id")
 	if reply.(map[string]any)["ephemeral"] != true || str(reply, "visible_to") != testMemberID {
 		t.Errorf("reply to /helpme is not ephemeral to the member: %v", reply)
+	}
+	// The page shows a record in the DM pane only without a guild id: the
+	// reply belongs to the channel the command was used in, the DM not.
+	if str(reply, "guild_id") != discordemu.DefaultGuildID || str(reply, "message", "channel_id") != discordemu.DefaultChannelID {
+		t.Errorf("reply to /helpme is in guild %q channel %q, want the support channel", str(reply, "guild_id"), str(reply, "message", "channel_id"))
+	}
+	if _, inGuild := dm.(map[string]any)["guild_id"]; inGuild {
+		t.Errorf("the DM carries a guild_id: %v", dm)
 	}
 	requireFields(t, js, "DM", dm, "message.embeds[].title", "message.embeds[].url", "message.embeds[].description",
 		"message.components[].type", "message.components[].components[].custom_id",
@@ -255,7 +264,20 @@ func TestDiscordControlAPIAsThePageUsesIt(t *testing.T) {
 	ev = events.next(t, "message_create", func(e map[string]any) bool {
 		return strings.Contains(str(e, "record", "message", "content"), testCaseID)
 	})
-	requireFields(t, js, "message_create event", ev, "record.message.content")
+	requireFields(t, js, "message_create event", ev, "record.message.content", "record.message.channel_id")
+
+	// A bot message edited with its buttons disabled: message_update with
+	// the new state, which the page renders in place.
+	if _, err := sb.bot.dg.ChannelMessageEditComplex(&discordgo.MessageEdit{
+		ID: str(dm, "message", "id"), Channel: str(dm, "message", "channel_id"),
+		Components: &[]discordgo.MessageComponent{discordgo.ActionsRow{Components: []discordgo.MessageComponent{
+			discordgo.Button{Label: "Talk to a human", Style: discordgo.PrimaryButton, CustomID: "flexcord:human", Disabled: true},
+		}}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ev = events.next(t, "message_update", func(e map[string]any) bool { return str(e, "record", "message", "id") == str(dm, "message", "id") })
+	requireFields(t, js, "message_update event", ev, "record.message.id", "record.message.edited_timestamp", "record.message.components[].components[].disabled")
 
 	// /bug in its channel opens a modal; the page renders it from the
 	// interaction and submits the values by custom id.
@@ -361,6 +383,22 @@ func TestTwilioControlAPIAsThePageUsesIt(t *testing.T) {
 	call(t, http.MethodDelete, tw+"/faults/"+str(created, "id"), nil, http.StatusNoContent)
 	if f := sb.twilio.Faults(); len(f) != 0 {
 		t.Errorf("faults after DELETE = %v, want none", f)
+	}
+
+	// Cancel task and Time out task, on tasks nobody accepted.
+	for _, action := range []struct{ path, reason string }{{"cancel", "Task canceled"}, {"timeout", "Workflow Timeout"}} {
+		if err := sb.bot.handOver(testMemberID); err != nil {
+			t.Fatal(err)
+		}
+		ev := events.next(t, "task.created", nil)
+		other := str(ev, "task", "sid")
+		got := call(t, http.MethodPost, tw+"/tasks/"+other+"/"+action.path, nil, http.StatusOK)
+		requireFields(t, js, "POST /tasks/{sid}/"+action.path, got, "status", "reason")
+		if str(got, "status") != "canceled" || !strings.Contains(str(got, "reason"), action.reason) {
+			t.Errorf("after %s the task is %q (%q), want canceled (%s)", action.path, str(got, "status"), str(got, "reason"), action.reason)
+		}
+		// Only a waiting task can be canceled.
+		call(t, http.MethodPost, tw+"/tasks/"+other+"/"+action.path, nil, http.StatusConflict)
 	}
 
 	wrapped := call(t, http.MethodPost, tw+"/tasks/"+sid+"/wrapup", nil, http.StatusOK)

@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -44,6 +46,62 @@ type sandbox struct {
 	discord *discordemu.Server
 	twilio  *twilioemu.Server
 	bot     *fakeBot
+	outage  *outage
+}
+
+// outage makes the sandbox server unreachable on demand: while it is down,
+// every new connection is closed without an answer and the event streams
+// in progress end, as when `flexcord dev` stops.
+type outage struct {
+	down    atomic.Bool
+	mu      sync.Mutex
+	streams map[int]context.CancelFunc
+	next    int
+}
+
+func (o *outage) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if o.down.Load() {
+			if hj, ok := w.(http.Hijacker); ok {
+				if conn, _, err := hj.Hijack(); err == nil {
+					_ = conn.Close()
+					return
+				}
+			}
+			http.Error(w, "down", http.StatusBadGateway)
+			return
+		}
+		if !strings.HasSuffix(r.URL.Path, "/events") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		ctx, cancel := context.WithCancel(r.Context())
+		o.mu.Lock()
+		o.next++
+		id := o.next
+		o.streams[id] = cancel
+		o.mu.Unlock()
+		defer func() {
+			o.mu.Lock()
+			delete(o.streams, id)
+			o.mu.Unlock()
+			cancel()
+		}()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// set takes the server down (ending the event streams) or brings it back.
+func (o *outage) set(down bool) {
+	o.down.Store(down)
+	if !down {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, cancel := range o.streams {
+		cancel()
+	}
 }
 
 // startSandbox serves, on one httptest server: the page under /sandbox, the
@@ -108,7 +166,8 @@ func startSandbox(t *testing.T) *sandbox {
 	mux.Handle("/bot/interactions", bot)
 	mux.Handle("/", demu.Handler()) // REST, gateway and /_emu/discord/
 	mux.Handle(twilioemu.ControlPrefix, temu)
-	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	down := &outage{streams: map[int]context.CancelFunc{}}
+	srv.Config.Handler = down.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host, _, err := net.SplitHostPort(r.Host)
 		if err != nil {
 			host = r.Host
@@ -118,7 +177,7 @@ func startSandbox(t *testing.T) *sandbox {
 			return
 		}
 		mux.ServeHTTP(w, r)
-	})
+	}))
 	srv.Start()
 	t.Cleanup(func() {
 		// Close the emulators first: it ends their event streams, which the
@@ -136,7 +195,7 @@ func startSandbox(t *testing.T) *sandbox {
 	if _, err := dg.ApplicationCommandBulkOverwrite(demu.ApplicationID(), discordemu.DefaultGuildID, cmds); err != nil {
 		t.Fatalf("register commands: %v", err)
 	}
-	return &sandbox{URL: base, discord: demu, twilio: temu, bot: bot}
+	return &sandbox{URL: base, discord: demu, twilio: temu, bot: bot, outage: down}
 }
 
 // fakeBot answers the emulator's signed HTTP interactions with a fixed

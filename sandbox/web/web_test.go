@@ -164,7 +164,8 @@ func TestPageTestIDsAreUnique(t *testing.T) {
 		"run-helpme", "run-bug", "run-new-feature", "member-select", "member-locale", "dms-closed",
 		"member-input", "member-send", "dm-transcript", "twilio-5xx", "agent-name", "task-list",
 		"task-detail", "accept", "wrapup", "complete", "agent-chat", "agent-input", "agent-send",
-		"modal", "modal-submit", "conn-discord", "conn-twilio",
+		"modal", "modal-submit", "conn-discord", "conn-twilio", "channel-transcript", "offline-banner",
+		"cancel-task", "timeout-task",
 	} {
 		if n := strings.Count(page, `data-testid="`+id+`"`); n != 1 {
 			t.Errorf("data-testid %q appears %d times, want 1", id, n)

@@ -36,7 +36,13 @@
     channels: { support: '', bug: '', feature: '' },
     members: [],
     memberID: '',
-    tab: 'dm',
+    bot: null,
+    // users maps Discord user ids to display names, for mentions.
+    users: new Map(),
+    // tab is the server channel shown above the direct messages.
+    tab: '',
+    // unread counts the messages that arrived in channels not shown.
+    unread: new Map(),
     tasks: [],
     selectedTask: '',
     openedModals: new Set(),
@@ -69,6 +75,10 @@
     return el;
   }
 
+  // OfflineError is a request that did not reach flexcord at all; the
+  // banner says so, so callers need not.
+  class OfflineError extends Error {}
+
   // api calls a control endpoint and returns its decoded JSON (or null).
   async function api(method, path, body) {
     const init = { method, headers: {} };
@@ -76,8 +86,16 @@
       init.headers['Content-Type'] = 'application/json';
       init.body = JSON.stringify(body);
     }
-    const res = await fetch(path, init);
-    const text = await res.text();
+    let res;
+    let text;
+    try {
+      res = await fetch(path, init);
+      text = await res.text();
+    } catch {
+      reachable('requests', false);
+      throw new OfflineError(`${method} ${path}: can't reach flexcord`);
+    }
+    reachable('requests', true);
     let data = null;
     if (text) {
       try { data = JSON.parse(text); } catch { data = null; }
@@ -97,6 +115,7 @@
 
   function fail(what) {
     return (err) => {
+      if (err instanceof OfflineError) return; // the banner says it
       console.error(what, err);
       toast(`${what}: ${err.message}`, 'error');
     };
@@ -131,13 +150,44 @@
           try {
             await fn();
           } catch (err) {
-            console.error(err);
+            if (!(err instanceof OfflineError)) console.error(err);
           }
         } while (again);
       } finally {
         running = false;
       }
     };
+  }
+
+  // The banner: shown while the page cannot reach flexcord (a request
+  // failed to connect, or an event stream is down), cleared once both event
+  // streams are live and a request went through again. While it shows, the
+  // page probes the server every few seconds.
+  const reach = { requests: true, discord: true, twilio: true };
+  let probeTimer = 0;
+  const resyncs = [];
+
+  function reachable(what, ok) {
+    if (reach[what] === ok) return;
+    reach[what] = ok;
+    const down = Object.values(reach).some((v) => !v);
+    $('offline-banner').hidden = !down;
+    document.body.dataset.offline = String(down);
+    if (down && !probeTimer) probeTimer = setInterval(probe, 2000);
+    if (!down && probeTimer) {
+      clearInterval(probeTimer);
+      probeTimer = 0;
+    }
+    if (ok && what === 'requests') for (const resync of resyncs) resync();
+  }
+
+  async function probe() {
+    try {
+      const res = await fetch('/sandbox/config', { cache: 'no-store' });
+      if (res.ok) reachable('requests', true);
+    } catch {
+      reachable('requests', false);
+    }
   }
 
   // reconcile makes list show items in order, re-rendering only the items
@@ -184,9 +234,38 @@
   }
 
   // markdown renders the small part of Discord markdown flexcord uses:
-  // **bold**, *italic*, `code`, [text](url), bare links, and case ids (linked
-  // to their workflow). Everything else is text; nothing is parsed as HTML.
-  const MD = /\[([^\]\n]+)\]\((https?:\/\/[^\s)]+)\)|\*\*([^*\n]+?)\*\*|\*([^*\s][^*\n]*?)\*|`([^`\n]+)`|(https?:\/\/[^\s<>()]+[^\s<>().,;:!?'"])|(\bC-[2-9A-HJKMNP-Z]{6}\b)/g;
+  // **bold**, *italic*, `code`, [text](url), bare links, case ids (linked to
+  // their workflow) and mentions (<@id>, <#id>, <@&id>, shown by name as
+  // Discord does). Everything else is text; nothing is parsed as HTML.
+  const MD = /\[([^\]\n]+)\]\((https?:\/\/[^\s)]+)\)|\*\*([^*\n]+?)\*\*|\*([^*\s][^*\n]*?)\*|`([^`\n]+)`|(https?:\/\/[^\s<>()]+[^\s<>().,;:!?'"])|(\bC-[2-9A-HJKMNP-Z]{6}\b)|(<(?:@!?|#|@&)\d{1,20}>)/g;
+  const MENTION = /<(@!?|#|@&)(\d{1,20})>/g;
+
+  // mention returns what Discord shows for a mention: @name for a user,
+  // #name for a channel, never the raw id.
+  function mention(raw) {
+    const m = /^<(@!?|#|@&)(\d+)>$/.exec(raw);
+    if (!m) return raw;
+    const [, kind, id] = m;
+    let label;
+    if (kind === '#') label = '#' + (channelName(id) || 'unknown-channel');
+    else if (kind === '@&') label = '@unknown-role';
+    else label = '@' + (state.users.get(id) || 'unknown-user');
+    return h('span', { class: 'mention', 'data-testid': 'mention' }, label);
+  }
+
+  // mentions renders text with its mentions by name and nothing else.
+  function mentions(text) {
+    const frag = document.createDocumentFragment();
+    const str = String(text || '');
+    let last = 0;
+    for (const m of str.matchAll(MENTION)) {
+      if (m.index > last) frag.append(str.slice(last, m.index));
+      frag.append(mention(m[0]));
+      last = m.index + m[0].length;
+    }
+    if (last < str.length) frag.append(str.slice(last));
+    return frag;
+  }
 
   function markdown(text) {
     const frag = document.createDocumentFragment();
@@ -199,6 +278,7 @@
       else if (m[5] !== undefined) frag.append(h('code', {}, m[5]));
       else if (m[6] !== undefined) frag.append(h('a', { href: m[6], target: '_blank', rel: 'noopener' }, m[6]));
       else if (m[7] !== undefined) frag.append(caseLink(m[7]));
+      else if (m[8] !== undefined) frag.append(mention(m[8]));
       last = m.index + m[0].length;
     }
     if (last < String(text || '').length) frag.append(text.slice(last));
@@ -234,6 +314,24 @@
     state.channels.bug = state.config.bug_channel_id || state.channels.support;
     state.channels.feature = state.config.feature_channel_id || state.channels.support;
     state.members = st.members || [];
+    state.bot = st.bot || null;
+    if (state.bot) {
+      learnUser(state.bot);
+      $('dm-title').textContent = 'Direct messages with ' + displayName(state.bot);
+      $('member-input').placeholder = 'Message @' + displayName(state.bot);
+    }
+    for (const m of state.members) learnUser(m);
+    if (!state.tab) state.tab = state.channels.support || tabs()[0]?.key || '';
+  }
+
+  // learnUser remembers a user's display name for mentions.
+  function learnUser(u) {
+    if (u && u.id) state.users.set(u.id, u.global_name || u.username || state.users.get(u.id) || '');
+  }
+
+  function channelName(id) {
+    const t = tabs().find((x) => x.key === id);
+    return t ? t.label.replace(/^#/, '').split(' · #')[0] : '';
   }
 
   async function ensureMember() {
@@ -248,6 +346,7 @@
 
   const refreshMembers = coalesce(async () => {
     state.members = await api('GET', `${DISCORD}/members`);
+    for (const m of state.members) learnUser(m);
     renderMemberBar();
   });
 
@@ -273,8 +372,10 @@
     await refreshMembers();
   }
 
+  // tabs are the server channels the page shows, above the direct
+  // messages; a channel used for several commands is one tab.
   function tabs() {
-    const list = [{ key: 'dm', label: 'Direct messages' }];
+    const list = [];
     const named = [[state.channels.support, '#support'], [state.channels.bug, '#bug-report'], [state.channels.feature, '#feature-request']];
     for (const [id, label] of named) {
       if (!id) continue;
@@ -287,18 +388,22 @@
 
   function renderTabs() {
     const bar = $('discord-tabs');
-    bar.replaceChildren(...tabs().map((t) => h('button', {
-      type: 'button', role: 'tab', class: 'tab', id: 'tab-' + t.key, 'data-testid': t.key === 'dm' ? 'tab-dm' : 'tab-channel',
-      'data-channel-id': t.key === 'dm' ? null : t.key, 'aria-selected': String(state.tab === t.key), 'aria-controls': 'dm-transcript',
-      tabindex: state.tab === t.key ? '0' : '-1',
-      onclick: () => selectTab(t.key),
-    }, t.label)));
+    bar.replaceChildren(...tabs().map((t) => {
+      const unread = t.key === state.tab ? 0 : (state.unread.get(t.key) || 0);
+      return h('button', {
+        type: 'button', role: 'tab', class: 'tab', id: 'tab-' + t.key, 'data-testid': 'tab-channel',
+        'data-channel-id': t.key, 'aria-selected': String(state.tab === t.key), 'aria-controls': 'channel-transcript',
+        tabindex: state.tab === t.key ? '0' : '-1',
+        onclick: () => selectTab(t.key),
+      }, t.label, unread ? h('span', { class: 'count', 'data-testid': 'unread', 'aria-label': `${unread} new` }, String(unread)) : null);
+    }));
   }
 
   function selectTab(key) {
     state.tab = key;
+    state.unread.delete(key);
     renderTabs();
-    refreshDiscord();
+    refreshChannel();
   }
 
   // Arrow keys move between the tabs, as in every tab list.
@@ -312,20 +417,49 @@
     $('tab-' + state.tab).focus();
   }
 
-  const refreshDiscord = coalesce(async () => {
-    const id = encodeURIComponent(state.memberID);
-    let records;
-    if (state.tab === 'dm') {
-      records = await api('GET', `${DISCORD}/members/${id}/messages`);
-    } else {
-      const all = await api('GET', `${DISCORD}/channels/${encodeURIComponent(state.tab)}/messages`);
-      records = all.filter((r) => !r.ephemeral || r.visible_to === state.memberID);
+  // visible reports whether the member sees a record in a channel: public
+  // messages, and ephemeral ones shown to them.
+  function visible(r) {
+    return !r.deleted && (!r.ephemeral || r.visible_to === state.memberID);
+  }
+
+  function showRecords(list, empty, records) {
+    for (const r of records) {
+      learnUser(r.message.author);
+      for (const u of r.message.mentions || []) learnUser(u);
     }
-    records = (records || []).filter((r) => !r.deleted);
-    const list = $('dm-transcript');
-    reconcile(list, records, (r) => r.message.id, (r) => JSON.stringify(r), renderRecord);
-    $('dm-empty').hidden = records.length > 0;
+    reconcile(list, records, (r) => r.message.id, (r) => JSON.stringify([r, state.users.size]), renderRecord);
+    empty.hidden = records.length > 0;
+  }
+
+  // refreshDMs shows the member's direct messages with the bot: their DM
+  // channel only. Ephemeral replies to commands used in a server channel
+  // stay in that channel, as on Discord.
+  const refreshDMs = coalesce(async () => {
+    const records = await api('GET', `${DISCORD}/members/${encodeURIComponent(state.memberID)}/messages`);
+    showRecords($('dm-transcript'), $('dm-empty'), (records || []).filter((r) => !r.guild_id && visible(r)));
   });
+
+  // refreshChannel shows the selected server channel as the member sees it.
+  const refreshChannel = coalesce(async () => {
+    const list = $('channel-transcript');
+    if (!state.tab) {
+      showRecords(list, $('channel-empty'), []);
+      return;
+    }
+    const all = await api('GET', `${DISCORD}/channels/${encodeURIComponent(state.tab)}/messages`);
+    if (list.dataset.channel !== state.tab) {
+      list.replaceChildren();
+      list.dataset.channel = state.tab;
+    }
+    $('channel-empty-name').textContent = '#' + (channelName(state.tab) || 'channel');
+    showRecords(list, $('channel-empty'), (all || []).filter(visible));
+  });
+
+  function refreshDiscord() {
+    refreshDMs();
+    refreshChannel();
+  }
 
   function renderRecord(r) {
     const msg = r.message;
@@ -349,6 +483,7 @@
     return h('li', {
       class: 'msg' + (fromBot ? ' bot' : ' user') + (ephemeral ? ' ephemeral' : ''),
       'data-testid': 'dm-message', 'data-message-id': msg.id, 'data-seq': r.seq, 'data-from': fromBot ? 'bot' : 'member',
+      'data-where': r.guild_id ? 'channel' : 'dm', 'data-edited': msg.edited_timestamp ? 'true' : null,
       'data-ephemeral': ephemeral ? 'true' : 'false',
     }, h('div', { class: 'avatar', 'aria-hidden': 'true' }, name.slice(0, 1).toUpperCase()), body);
   }
@@ -383,6 +518,7 @@
       }
       return h('button', {
         type: 'button', class: 'dbutton ' + (BUTTON_STYLES[c.style] || 'secondary'), disabled: !!c.disabled,
+        title: c.disabled ? 'This button no longer applies' : null,
         'data-testid': 'dm-button', 'data-custom-id': c.custom_id, 'data-message-id': r.message.id,
         onclick: (ev) => clickButton(ev.currentTarget, r.message.id, c.custom_id),
       }, label || c.custom_id);
@@ -399,8 +535,12 @@
     }
   }
 
+  // runCommand uses a slash command in its channel, the way a member does
+  // on Discord: the channel is shown, and a reply only the member can see
+  // appears there.
   async function runCommand(el) {
     const channel = state.channels[el.dataset.channel] || state.channels.support;
+    if (channel && channel !== state.tab) selectTab(channel);
     try {
       const info = await busy(el, api('POST', `${DISCORD}/members/${encodeURIComponent(state.memberID)}/commands`, {
         name: el.dataset.command, guild_id: state.guildID, channel_id: channel,
@@ -437,8 +577,7 @@
     try {
       await busy($('member-send'), api('POST', `${DISCORD}/members/${encodeURIComponent(state.memberID)}/dm`, { content }));
       input.value = '';
-      if (state.tab !== 'dm') selectTab('dm');
-      refreshDiscord();
+      refreshDMs();
     } catch (err) {
       fail('Send')(err);
     }
@@ -509,9 +648,18 @@
     switch (type) {
       case 'message_create':
       case 'message_update':
-      case 'message_delete':
-        refreshDiscord();
+      case 'message_delete': {
+        const r = e.record;
+        if (!r || !r.guild_id) {
+          refreshDMs();
+        } else if (r.message.channel_id === state.tab) {
+          refreshChannel();
+        } else if (type === 'message_create' && visible(r) && tabs().some((t) => t.key === r.message.channel_id)) {
+          state.unread.set(r.message.channel_id, (state.unread.get(r.message.channel_id) || 0) + 1);
+          renderTabs();
+        }
         break;
+      }
       case 'member_update':
         refreshMembers();
         break;
@@ -559,7 +707,7 @@
     // Group headings are rebuilt every time; tasks are reconciled in between.
     for (const el of [...list.querySelectorAll('.group')]) el.remove();
     const items = [...active, ...done];
-    reconcile(list, items, (t) => t.sid, (t) => JSON.stringify([t.status, t.attributes, t.worker_name, t.sid === state.selectedTask]), renderTaskItem);
+    reconcile(list, items, (t) => t.sid, (t) => JSON.stringify([t.status, t.reason, t.attributes, t.worker_name, t.sid === state.selectedTask]), renderTaskItem);
     if (done.length) {
       const firstDone = list.querySelector(`[data-key="${CSS.escape(done[0].sid)}"]`);
       list.insertBefore(h('li', { class: 'group', role: 'presentation' }, 'Done'), firstDone);
@@ -603,6 +751,7 @@
       h('span', { 'data-testid': 'task-member' }, taskWho(t) || 'unknown member'),
       a.locale ? h('span', { 'data-testid': 'task-locale' }, a.locale) : null,
       t.worker_name ? h('span', { 'data-testid': 'task-agent' }, 'Agent: ' + t.worker_name) : null,
+      t.status === 'canceled' && t.reason ? h('span', { 'data-testid': 'task-reason' }, t.reason) : null,
       convURL ? h('a', { href: convURL, target: '_blank', rel: 'noopener', 'data-testid': 'task-conversation-link' }, 'Conversation workflow ↗') : null,
     ].filter(Boolean));
     const badge = $('task-status');
@@ -610,6 +759,8 @@
     badge.dataset.status = t.status;
 
     $('accept').disabled = t.status !== 'waiting';
+    $('cancel-task').disabled = t.status !== 'waiting';
+    $('timeout-task').disabled = t.status !== 'waiting';
     $('wrapup').disabled = t.status !== 'assigned';
     $('complete').disabled = !['assigned', 'wrapping'].includes(t.status);
     const canChat = t.status === 'assigned' && t.conversation_state !== 'closed';
@@ -652,7 +803,7 @@
     }
     reconcile(list, msgs, (m) => m.sid, (m) => JSON.stringify([m.body, m.author, m.role]), (m) => h('li', {
       class: 'bubble', 'data-testid': 'agent-message', 'data-role': m.role, 'data-sid': m.sid,
-    }, h('div', { class: 'who' }, m.role === 'agent' ? `${m.author} (you)` : m.author), h('div', { class: 'text' }, m.body)));
+    }, h('div', { class: 'who' }, m.role === 'agent' ? `${m.author} (you)` : m.author), h('div', { class: 'text' }, mentions(m.body))));
   });
 
   async function taskAction(el, action, body) {
@@ -734,9 +885,11 @@
     const es = new EventSource(url);
     es.onopen = () => {
       setConn(name, 'live');
+      reachable(name, true);
       resync();
     };
     es.onerror = () => {
+      reachable(name, false);
       if (es.readyState === EventSource.CLOSED) {
         setConn(name, 'offline');
         setTimeout(() => live(name, url, types, onEvent, resync), 3000);
@@ -761,6 +914,7 @@
     $('discord-tabs').addEventListener('keydown', tabKeys);
     $('member-select').addEventListener('change', (ev) => {
       state.memberID = ev.currentTarget.value;
+      state.unread.clear();
       const q = new URLSearchParams(location.search);
       q.set('member', state.memberID);
       history.replaceState(null, '', '?' + q.toString());
@@ -803,38 +957,75 @@
     });
     $('wrapup').addEventListener('click', (ev) => taskAction(ev.currentTarget, 'wrapup'));
     $('complete').addEventListener('click', (ev) => taskAction(ev.currentTarget, 'complete'));
+    $('cancel-task').addEventListener('click', (ev) => taskAction(ev.currentTarget, 'cancel'));
+    $('timeout-task').addEventListener('click', (ev) => taskAction(ev.currentTarget, 'timeout'));
     $('agent-form').addEventListener('submit', sendAgentMessage);
     $('twilio-5xx').addEventListener('change', toggleTwilioFault);
   }
 
-  async function start() {
-    wire();
-    state.config = await api('GET', '/sandbox/config');
-    const ui = $('temporal-link');
-    if (state.config.temporal_ui_url) {
-      ui.href = state.config.temporal_ui_url;
-      ui.hidden = false;
+  const started = { config: false, discord: false, twilio: false };
+
+  // init loads what the page needs and subscribes to both emulators. A part
+  // that could not reach flexcord throws OfflineError and is tried again.
+  async function init() {
+    if (!started.config) {
+      state.config = await api('GET', '/sandbox/config');
+      started.config = true;
+      const ui = $('temporal-link');
+      if (state.config.temporal_ui_url) {
+        ui.href = state.config.temporal_ui_url;
+        ui.hidden = false;
+      }
     }
-    try {
-      await loadDiscordState();
-      await ensureMember();
-      renderMemberBar();
-      renderTabs();
-      refreshDiscord();
-      live('discord', `${DISCORD}/events`, DISCORD_EVENTS, onDiscordEvent, () => { refreshMembers(); refreshDiscord(); });
-    } catch (err) {
-      setConn('discord', 'offline');
-      fail('Discord emulator')(err);
+    if (!started.discord) {
+      try {
+        await loadDiscordState();
+        await ensureMember();
+        renderMemberBar();
+        renderTabs();
+        refreshDiscord();
+        live('discord', `${DISCORD}/events`, DISCORD_EVENTS, onDiscordEvent, () => { refreshMembers(); refreshDiscord(); });
+        started.discord = true;
+      } catch (err) {
+        if (err instanceof OfflineError) throw err;
+        setConn('discord', 'offline');
+        fail('Discord emulator')(err);
+      }
     }
-    try {
-      await loadTwilioFaults();
-      refreshTasks();
-      live('twilio', `${TWILIO}/events`, TWILIO_EVENTS, onTwilioEvent, () => refreshTasks());
-    } catch (err) {
-      setConn('twilio', 'offline');
-      fail('Twilio emulator')(err);
+    if (!started.twilio) {
+      try {
+        await loadTwilioFaults();
+        refreshTasks();
+        live('twilio', `${TWILIO}/events`, TWILIO_EVENTS, onTwilioEvent, () => refreshTasks());
+        started.twilio = true;
+      } catch (err) {
+        if (err instanceof OfflineError) throw err;
+        setConn('twilio', 'offline');
+        fail('Twilio emulator')(err);
+      }
     }
     document.body.dataset.ready = 'true';
+  }
+
+  async function start() {
+    wire();
+    // After requests failed, fetch everything again once they go through.
+    resyncs.push(() => {
+      if (started.discord) {
+        refreshMembers();
+        refreshDiscord();
+      }
+      if (started.twilio) refreshTasks();
+    });
+    for (;;) {
+      try {
+        await init();
+        return;
+      } catch (err) {
+        if (!(err instanceof OfflineError)) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 2000));
+      }
+    }
   }
 
   start().catch(fail('Sandbox'));

@@ -149,7 +149,7 @@ func (p *Tab) transcript() string {
 	ctx, cancel := context.WithTimeout(p.ctx, 5*time.Second)
 	defer cancel()
 	text, err := chromedp.Run(ctx, chromedp.Evaluate[string](
-		`["dm-transcript", "task-list", "agent-chat", "toasts"].map(id => "\n--- " + id + ":\n" + (document.querySelector('[data-testid="' + id + '"]')?.innerText || "")).join("")`))
+		`["channel-transcript", "dm-transcript", "task-list", "agent-chat", "toasts"].map(id => "\n--- " + id + ":\n" + (document.querySelector('[data-testid="' + id + '"]')?.innerText || "")).join("")`))
 	if err != nil {
 		return ""
 	}
@@ -168,6 +168,17 @@ func (p *Tab) CheckConsole() {
 	p.problems = nil
 }
 
+// TakeConsole returns the console errors and uncaught exceptions of the
+// page so far and forgets them, for a test that provokes some on purpose
+// (for example network errors while the server is down).
+func (p *Tab) TakeConsole() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := p.problems
+	p.problems = nil
+	return out
+}
+
 // Screenshot writes a full-page PNG to path.
 func (p *Tab) Screenshot(path string) {
 	p.t.Helper()
@@ -184,6 +195,42 @@ func (p *Tab) Screenshot(path string) {
 		p.t.Fatalf("screenshot: %v", err)
 	}
 	p.t.Logf("wrote %s (%d bytes)", path, len(png))
+}
+
+// Viewport resizes the page's viewport to width×height CSS pixels.
+func (p *Tab) Viewport(width, height int64) {
+	p.t.Helper()
+	p.Do(fmt.Sprintf("resize the viewport to %d×%d", width, height), chromedp.EmulateViewport(width, height))
+}
+
+// ScreenshotViewport writes a PNG of what the viewport shows to path.
+func (p *Tab) ScreenshotViewport(path string) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, Wait)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		p.t.Fatalf("screenshot: %v", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		p.t.Fatalf("screenshot: %v", err)
+	}
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		p.t.Fatalf("screenshot: %v", err)
+	}
+	p.t.Logf("wrote %s (%d bytes)", path, len(png))
+}
+
+// Eval evaluates a JavaScript expression and returns its value.
+func Eval[T any](p *Tab, expression string) T {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, Wait)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expression))
+	if err != nil {
+		p.t.Fatalf("evaluate %.80s: %v", expression, err)
+	}
+	return v
 }
 
 // JS quotes s as a JavaScript string literal.
