@@ -107,7 +107,7 @@ func TestBrowserJourney(t *testing.T) {
 		`document.querySelectorAll('[data-testid="dm-button"][data-custom-id^="flexcord:rate:"]').length === 5`)
 
 	// 8. Rate 5: the buttons give way to the rating and the bot thanks the member.
-	p.Click(`[data-testid="dm-button"][data-custom-id="flexcord:rate:5"]`)
+	p.Click(`[data-testid="dm-button"][data-custom-id^="flexcord:rate:5:"]`)
 	p.WaitText(`[data-testid="dm-message"][data-from="bot"]`, plain(i18n.T(locale, "rating.thanks", "rating", "5")))
 	p.WaitFor("the rating buttons are gone",
 		`document.querySelectorAll('[data-testid="dm-button"][data-custom-id^="flexcord:rate:"]').length === 0`)

@@ -240,10 +240,11 @@ func TestSupportJourney(t *testing.T) {
 		rateMsg, ok = findBot(dc, member.ID, "has been resolved")
 		return ok
 	})
-	if ids := customIDs(rateMsg); len(ids) != 5 {
+	ids := customIDs(rateMsg)
+	if len(ids) != 5 || !strings.HasPrefix(ids[4], "flexcord:rate:5:C-") {
 		t.Fatalf("rating buttons = %q", ids)
 	}
-	if _, err := dc.ClickButton(ctx, member.ID, discordemu.ButtonInput{MessageID: rateMsg.Message.ID, CustomID: "flexcord:rate:5"}); err != nil {
+	if _, err := dc.ClickButton(ctx, member.ID, discordemu.ButtonInput{MessageID: rateMsg.Message.ID, CustomID: ids[4]}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 20*time.Second, "the thanks", func() bool { _, ok := findBot(dc, member.ID, "Thanks for rating us 5/5"); return ok })
