@@ -50,7 +50,9 @@ func (c *conversation) close(ctx workflow.Context, reason string) {
 	c.s.ClosedAt = workflow.Now(ctx)
 	c.s.Transfer.Pending = false
 	if c.v2() {
-		c.withdrawFromFlex()
+		if c.s.Stage != StageResolved {
+			c.withdrawFromFlex()
+		} // else the agent finishes the wrap-up in Flex; Twilio's timers close the conversation.
 		// Nothing more can reach an agent; the case keeps the member's words.
 		c.s.Ledger.DropKind(DestFlex)
 		c.reportEnd(ctx, reason)

@@ -171,6 +171,10 @@ func (c *conversation) handOver(ctx workflow.Context) {
 	c.setStage(ctx, StageQueued)
 	c.s.Transfer.Running = true
 	c.s.Transfer.Abandon = false
+	if c.v2() {
+		// A new Flex conversation starts at index 0: nothing before it can be missing.
+		c.s.FlexIndex, c.s.FlexIndexKnown, c.s.FlexAhead, c.s.FlexClosed = -1, true, nil, false
+	}
 	caseID, episode, handover := c.s.CaseID, c.s.Episode, c.s.Handovers
 	in := activities.CreateFlexInteractionInput{
 		CaseID: caseID, DiscordUserID: c.s.Member.UserID, Username: c.s.Member.Name(),
@@ -195,7 +199,9 @@ func (c *conversation) handOver(ctx workflow.Context) {
 }
 
 func (c *conversation) handedOver(ctx workflow.Context, fi activities.FlexInteraction, err error, caseID string, episode int) {
-	current := c.s.Episode == episode && c.s.CaseID == caseID && c.s.Stage == StageQueued && !c.s.Transfer.Abandon
+	// The agent may accept before the answer is back: live counts as waiting for it too.
+	current := c.s.Episode == episode && c.s.CaseID == caseID && !c.s.Transfer.Abandon &&
+		(c.s.Stage == StageQueued || c.s.Stage == StageLive)
 	c.s.Transfer.Abandon = false
 	if err != nil {
 		workflow.GetLogger(ctx).Error("hand case to Flex", "case", caseID, "error", err)
@@ -220,9 +226,9 @@ func (c *conversation) handedOver(ctx workflow.Context, fi activities.FlexIntera
 	}
 	c.s.Transfer.Error = ""
 	c.s.Flex = &fi
-	// A new conversation starts at index 0: nothing before it can be missing.
-	c.s.FlexIndex, c.s.FlexIndexKnown, c.s.FlexAhead, c.s.FlexClosed = -1, true, nil, false
-	c.s.LastFlexActivity, c.s.LastChatAt = workflow.Now(ctx), workflow.Now(ctx)
+	if c.s.Stage == StageQueued {
+		c.s.LastFlexActivity, c.s.LastChatAt = workflow.Now(ctx), workflow.Now(ctx)
+	}
 	c.tellCase(ctx, CaseEventSignal{EventID: "flex:" + fi.InteractionSID, Flex: &fi, Note: "handed to Flex"})
 }
 

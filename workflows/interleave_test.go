@@ -347,6 +347,19 @@ func (w *world) recordCaseEvent(caseID string, ev CaseEventSignal) {
 	w.caseEvents[caseID] = append(w.caseEvents[caseID], ev)
 }
 
+// latestTask is the task of the newest Flex conversation of a case, "" if none.
+func (w *world) latestTask(caseID string) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	task, handover := "", 0
+	for _, sid := range w.convOrder {
+		if c := w.convs[sid]; c.caseID == caseID && c.handover > handover && c.open && !c.gone {
+			task, handover = c.taskSID, c.handover
+		}
+	}
+	return task
+}
+
 // writeAgent has the agent write in a Flex conversation; it returns the message.
 func (w *world) writeAgent(sid string) (flexMsg, bool) {
 	w.mu.Lock()
@@ -593,11 +606,18 @@ func (h *harness) rate() {
 
 func (h *harness) agentJoins() {
 	st := h.current()
-	if st.Flex == nil {
+	taskSID := ""
+	if st.Flex != nil {
+		taskSID = st.Flex.TaskSID
+	} else if st.Stage == StageQueued {
+		// Flex routed the task before flexcord heard back from creating it.
+		taskSID = h.w.latestTask(st.CaseID)
+	}
+	if taskSID == "" {
 		return
 	}
-	h.logf("agent accepts task %s", st.Flex.TaskSID)
-	h.signal(SignalAgentJoined, AgentJoinedSignal{EventID: fmt.Sprintf("join%d", len(h.lines)), CaseID: st.CaseID, AgentName: "Ana", TaskSID: st.Flex.TaskSID})
+	h.logf("agent accepts task %s", taskSID)
+	h.signal(SignalAgentJoined, AgentJoinedSignal{EventID: fmt.Sprintf("join%d", len(h.lines)), CaseID: st.CaseID, AgentName: "Ana", TaskSID: taskSID})
 }
 
 func (h *harness) agentWrites() {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
@@ -429,5 +430,27 @@ func TestFlexDeliveryDelayIsToldAndItsRecovery(t *testing.T) {
 	}
 	if got := c.fakes.flexBodies(); len(got) != 1 {
 		t.Errorf("posted %q", got)
+	}
+}
+
+func TestAgentAcceptsBeforeTheHandOverAnswers(t *testing.T) {
+	c := newConvTest(t)
+	// Flex routes the task at once; the answer to the create call comes 30 s later.
+	c.env.OnActivity("CreateFlexInteraction", mock.Anything, mock.Anything).Return(c.fakes.CreateFlexInteraction).After(30 * time.Second)
+	var live ConversationStatus
+	c.signal(SignalUserAction, action("i1", ActionTalkToHuman, 0))
+	c.after(5*time.Second, func() {
+		st := c.status()
+		c.env.SignalWorkflow(SignalAgentJoined, AgentJoinedSignal{EventID: "EV1", AgentName: "Ana", CaseID: st.CaseID, TaskSID: "WT" + st.CaseID})
+	})
+	c.after(time.Minute, func() { live = c.status() })
+	c.signal(SignalAgentWrappedUp, AgentWrappedUpSignal{EventID: "EV2"})
+	c.signal(SignalUserAction, action("i2", ActionRate, 5))
+	c.run(ConversationOptions{})
+	if live.Stage != StageLive || live.Flex == nil {
+		t.Fatalf("after the late answer: stage %s flex %+v", live.Stage, live.Flex)
+	}
+	if len(c.fakes.closed) != 0 {
+		t.Errorf("the accepted task was withdrawn: %+v", c.fakes.closed)
 	}
 }
