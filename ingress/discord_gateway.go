@@ -8,8 +8,10 @@ import (
 	"hash/fnv"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bwmarrin/discordgo"
@@ -80,19 +82,35 @@ func RunDiscordGateway(ctx context.Context, s *Server, cfg DiscordConfig) error 
 	}
 	removeMsg := sess.AddHandler(func(_ *discordgo.Session, m *discordgo.MessageCreate) { g.onMessage(lanesCtx, m) })
 	removeInt := sess.AddHandler(func(_ *discordgo.Session, i *discordgo.InteractionCreate) { g.onInteraction(lanesCtx, i) })
+	// lastHeard is when the gateway last dispatched an event: after a gap, DMs from then on may
+	// be missing, even where a live DM that came after the gap has moved a conversation's newest
+	// message past them.
+	var lastHeard atomic.Int64
+	gapStart := func() time.Time {
+		if at := lastHeard.Load(); at != 0 {
+			return time.Unix(0, at)
+		}
+		return time.Time{}
+	}
 	removeReady := sess.AddHandler(func(_ *discordgo.Session, r *discordgo.Ready) {
 		h.log.Info("discord gateway ready", "bot_user_id", r.User.ID, "shard_id", cfg.ShardID, "shard_count", max(cfg.ShardCount, 1))
-		g.requestBackfill()
+		g.requestBackfill(gapStart())
 	})
 	removeResumed := sess.AddHandler(func(_ *discordgo.Session, _ *discordgo.Resumed) {
 		h.log.Info("discord gateway resumed", "shard_id", cfg.ShardID)
-		g.requestBackfill()
+		g.requestBackfill(gapStart())
+	})
+	removeHeard := sess.AddHandler(func(_ *discordgo.Session, e *discordgo.Event) {
+		if e.Type != "READY" && e.Type != "RESUMED" {
+			lastHeard.Store(time.Now().UnixNano())
+		}
 	})
 	defer func() {
 		removeMsg()
 		removeInt()
 		removeReady()
 		removeResumed()
+		removeHeard()
 		stopLanes()
 		g.wg.Wait()
 	}()
@@ -123,6 +141,11 @@ type gateway struct {
 	// backfills is set on the shard that receives DMs; kick asks it for a backfill pass.
 	backfills bool
 	kick      chan struct{}
+	// since, when set, is the oldest gap start a pending pass must read from (see backfillFrom);
+	// gate is open (non-nil) from a (re)connect until the pass has queued what it found.
+	sinceMu sync.Mutex
+	since   time.Time
+	gate    chan struct{}
 }
 
 func (g *gateway) startLanes(ctx context.Context) {
@@ -135,11 +158,51 @@ func (g *gateway) startLanes(ctx context.Context) {
 				case <-ctx.Done():
 					return
 				case m := <-ch:
-					g.deliverDM(ctx, m)
+					for _, m := range g.inOrder(ctx, m, ch) {
+						g.deliverDM(ctx, m)
+					}
 				}
 			}
 		})
 	}
+}
+
+// inOrder returns m and, while a backfill pass runs, the DMs queued behind it once the pass has
+// queued what it found, sorted by id: a live DM that came after a gap waits for the older ones
+// the backfill fetches, so a member's messages reach their conversation in the order written.
+// The wait is bounded by backfillHold.
+func (g *gateway) inOrder(ctx context.Context, m dm, ch chan dm) []dm {
+	gate := g.backfillGate()
+	if gate == nil || m.backfill {
+		return []dm{m}
+	}
+	t := time.NewTimer(backfillHold)
+	defer t.Stop()
+	select {
+	case <-gate:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	batch := []dm{m}
+	for {
+		select {
+		case more := <-ch:
+			batch = append(batch, more)
+			continue
+		default:
+		}
+		break
+	}
+	slices.SortStableFunc(batch, func(a, b dm) int { return compareSnowflakes(a.msg.ID, b.msg.ID) })
+	return batch
+}
+
+// backfillGate is closed when the running backfill pass has queued what it found; nil when no
+// pass runs.
+func (g *gateway) backfillGate() chan struct{} {
+	g.sinceMu.Lock()
+	defer g.sinceMu.Unlock()
+	return g.gate
 }
 
 // onMessage queues a member's DM on the member's lane.
@@ -261,11 +324,20 @@ func (g *gateway) tellNotTaken(ctx context.Context, m *discordgo.Message) {
 	}
 }
 
-// requestBackfill asks for a backfill pass; requests made while one is waiting to start are one.
-func (g *gateway) requestBackfill() {
+// requestBackfill asks for a backfill pass reading from the gap that began at gapStart (zero:
+// unknown); requests made while one is waiting to start are one, reading from the oldest gap.
+func (g *gateway) requestBackfill(gapStart time.Time) {
 	if !g.backfills {
 		return
 	}
+	g.sinceMu.Lock()
+	if !gapStart.IsZero() && (g.since.IsZero() || gapStart.Before(g.since)) {
+		g.since = gapStart
+	}
+	if g.gate == nil {
+		g.gate = make(chan struct{})
+	}
+	g.sinceMu.Unlock()
 	select {
 	case g.kick <- struct{}{}:
 	default:
@@ -277,6 +349,7 @@ func (g *gateway) requestBackfill() {
 func (g *gateway) runBackfills(ctx context.Context) {
 	var retry *time.Timer
 	var retryIDs []string // nil: the whole list
+	var retrySince time.Time
 	rounds := 0
 	for {
 		var retryC <-chan time.Time
@@ -284,6 +357,7 @@ func (g *gateway) runBackfills(ctx context.Context) {
 			retryC = retry.C
 		}
 		var ids []string
+		retried := false
 		select {
 		case <-ctx.Done():
 			if retry != nil {
@@ -293,13 +367,27 @@ func (g *gateway) runBackfills(ctx context.Context) {
 		case <-g.kick:
 			rounds = 0
 		case <-retryC:
-			ids = retryIDs
+			ids, retried = retryIDs, true
 		}
 		if retry != nil {
 			retry.Stop()
 			retry = nil
 		}
-		failed, listFailed := g.backfill(ctx, ids)
+		g.sinceMu.Lock()
+		since := g.since
+		g.since = time.Time{}
+		g.sinceMu.Unlock()
+		if retried && !retrySince.IsZero() && (since.IsZero() || retrySince.Before(since)) {
+			since = retrySince // a retry reads from the gap its first pass read from
+		}
+		failed, listFailed := g.backfill(ctx, ids, since)
+		g.sinceMu.Lock()
+		if g.gate != nil && len(g.kick) == 0 {
+			close(g.gate) // what the pass found is queued: live DMs held behind it may go
+			g.gate = nil
+		}
+		g.sinceMu.Unlock()
+		retrySince = since
 		if ctx.Err() != nil || (!listFailed && len(failed) == 0) {
 			continue
 		}
@@ -318,7 +406,7 @@ func (g *gateway) runBackfills(ctx context.Context) {
 // backfill signals, for each open conversation (ids, or all of them when ids is nil), the DMs
 // its member sent after the newest one it took. It returns the members whose conversation it
 // could not read, or listFailed when it could not list the conversations at all.
-func (g *gateway) backfill(ctx context.Context, ids []string) (failed []string, listFailed bool) {
+func (g *gateway) backfill(ctx context.Context, ids []string, since time.Time) (failed []string, listFailed bool) {
 	start := time.Now()
 	if ids == nil {
 		var err error
@@ -342,7 +430,7 @@ loop:
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			n, err := g.backfillConversation(ctx, id)
+			n, err := g.backfillConversation(ctx, id, since)
 			mu.Lock()
 			defer mu.Unlock()
 			messages += n
@@ -363,7 +451,7 @@ loop:
 
 // backfillConversation queues, oldest first and with Backfill set, the messages the member sent in
 // their DM channel after the newest one their conversation took, and returns how many.
-func (g *gateway) backfillConversation(ctx context.Context, userID string) (int, error) {
+func (g *gateway) backfillConversation(ctx context.Context, userID string, since time.Time) (int, error) {
 	st, err := g.h.s.ConversationStatus(ctx, userID)
 	if err != nil {
 		if _, gone := errors.AsType[*serviceerror.NotFound](err); gone {
@@ -374,7 +462,7 @@ func (g *gateway) backfillConversation(ctx context.Context, userID string) (int,
 	if st.DMChannelID == "" || st.LastMessageID == "" {
 		return 0, nil // the member has not written to the bot in this conversation
 	}
-	cursor, n := st.LastMessageID, 0
+	cursor, n := backfillFrom(st.LastMessageID, since), 0
 	for {
 		page, err := g.sess.ChannelMessages(st.DMChannelID, backfillPageSize, "", cursor, "", discordgo.WithContext(ctx))
 		if err != nil {
@@ -402,6 +490,38 @@ func (g *gateway) backfillConversation(ctx context.Context, userID string) (int,
 			return n, ctx.Err()
 		}
 	}
+}
+
+// backfillHold bounds how long a live DM waits for a backfill pass to queue older ones.
+const backfillHold = 20 * time.Second
+
+// backfillGapMargin is read before a gap's start, for clocks that differ and events in flight.
+const backfillGapMargin = 30 * time.Second
+
+// backfillFrom is the id a conversation's backfill reads after: the newest message it took, or,
+// when the gateway knows when its gap began and that is earlier, that moment less a margin. A
+// live DM that arrives after the gap, before the backfill reads the conversation, moves its
+// newest message past the ones the gap lost; the gap's start does not move. What is read twice
+// is dropped by the conversation's de-duplication.
+func backfillFrom(lastMessageID string, gapStart time.Time) string {
+	if gapStart.IsZero() {
+		return lastMessageID
+	}
+	gap := snowflakeAt(gapStart.Add(-backfillGapMargin))
+	if compareSnowflakes(gap, lastMessageID) < 0 {
+		return gap
+	}
+	return lastMessageID
+}
+
+// snowflakeAt is the smallest Discord id of a moment (ids hold milliseconds since 2015).
+func snowflakeAt(t time.Time) string {
+	const discordEpochMs = 1420070400000
+	ms := t.UnixMilli() - discordEpochMs
+	if ms < 0 {
+		ms = 0
+	}
+	return strconv.FormatUint(uint64(ms)<<22, 10)
 }
 
 // compareSnowflakes orders Discord ids numerically (they are decimal and of varying length).
