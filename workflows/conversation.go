@@ -445,6 +445,11 @@ func (c *conversation) step(ctx workflow.Context) {
 			break
 		}
 		c.onDeadline(ctx)
+		if next, nextLabel := c.deadline(); c.v2() && next.Equal(at) && nextLabel == label {
+			// A deadline that does not move after firing would spin; wait for the next event.
+			workflow.GetLogger(ctx).Error("a deadline did not move after it fired", "deadline", label, "stage", c.s.Stage)
+			break
+		}
 	}
 	c.publish(ctx)
 }

@@ -101,14 +101,7 @@ func (c *conversation) learnFlexIndex(i int) {
 		return
 	}
 	c.s.FlexAhead = append(c.s.FlexAhead, i)
-	for {
-		at := slices.Index(c.s.FlexAhead, c.s.FlexIndex+1)
-		if at < 0 {
-			break
-		}
-		c.s.FlexIndex++
-		c.s.FlexAhead = slices.Delete(c.s.FlexAhead, at, at+1)
-	}
+	c.advanceFlexIndex()
 	if len(c.s.FlexAhead) > 100 { // bounded: give up on finding what is missing below
 		c.s.FlexIndex, c.s.FlexAhead = slices.Max(c.s.FlexAhead), nil
 	}
@@ -120,8 +113,18 @@ func (c *conversation) learnFlexRange(last int) {
 		c.s.FlexIndex, c.s.FlexIndexKnown = last, true
 	}
 	c.s.FlexAhead = slices.DeleteFunc(c.s.FlexAhead, func(i int) bool { return i <= c.s.FlexIndex })
-	for slices.Contains(c.s.FlexAhead, c.s.FlexIndex+1) {
-		c.learnFlexIndex(c.s.FlexIndex + 1)
+	c.advanceFlexIndex()
+}
+
+// advanceFlexIndex moves FlexIndex past the known indexes that follow it without a gap.
+func (c *conversation) advanceFlexIndex() {
+	for {
+		at := slices.Index(c.s.FlexAhead, c.s.FlexIndex+1)
+		if at < 0 {
+			return
+		}
+		c.s.FlexIndex++
+		c.s.FlexAhead = slices.Delete(c.s.FlexAhead, at, at+1)
 	}
 }
 

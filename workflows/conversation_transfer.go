@@ -310,7 +310,12 @@ func (c *conversation) startCloseFlex(ctx workflow.Context) {
 
 // startCheck asks Flex whether it still has a silent live chat.
 func (c *conversation) startCheck(ctx workflow.Context) {
-	if c.s.Flex == nil || c.s.Ops.Checking {
+	if c.s.Ops.Checking {
+		return
+	}
+	if c.s.Flex == nil {
+		// The agent joined before the hand-over's answer: nothing to ask about yet.
+		c.s.LastFlexActivity = workflow.Now(ctx)
 		return
 	}
 	c.s.Ops.Checking = true

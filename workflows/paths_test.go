@@ -454,3 +454,22 @@ func TestAgentAcceptsBeforeTheHandOverAnswers(t *testing.T) {
 		t.Errorf("the accepted task was withdrawn: %+v", c.fakes.closed)
 	}
 }
+
+func TestFlexIndexWatermark(t *testing.T) {
+	c := &conversation{s: ConversationState{Behaviour: behaviourEveryPathEnds, FlexIndex: -1, FlexIndexKnown: true}}
+	for _, i := range []int{0, 2, 3, 5} {
+		c.learnFlexIndex(i)
+	}
+	if c.s.FlexIndex != 0 || len(c.s.FlexAhead) != 3 {
+		t.Fatalf("after 0,2,3,5: index %d ahead %v", c.s.FlexIndex, c.s.FlexAhead)
+	}
+	// A fetch read everything up to 1; 2 and 3 were known already, 5 still waits for 4.
+	c.learnFlexRange(1)
+	if c.s.FlexIndex != 3 || len(c.s.FlexAhead) != 1 || c.s.FlexAhead[0] != 5 {
+		t.Fatalf("after a fetch up to 1: index %d ahead %v", c.s.FlexIndex, c.s.FlexAhead)
+	}
+	c.learnFlexIndex(4)
+	if c.s.FlexIndex != 5 || len(c.s.FlexAhead) != 0 {
+		t.Fatalf("after 4: index %d ahead %v", c.s.FlexIndex, c.s.FlexAhead)
+	}
+}
