@@ -9,7 +9,7 @@ KBEVAL        := ../shared/kbeval
 VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS       := -s -w -X main.version=$(VERSION)
 
-.PHONY: help dev build test test-short bench lint eval-kb tools clean
+.PHONY: help dev build test test-short bench chaos lint eval-kb tools clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -31,6 +31,9 @@ test-short: ## run the fast tests only (no embedded server, no browser)
 bench: ## benchmarks: relay latency through the embedded server (tuned vs default), KB query latency
 	$(GO) test -run '^$$' -bench . -benchtime 300x ./worker/
 	$(GO) test -run '^$$' -bench . ./kb/...
+
+chaos: ## the chaos run: live chats both ways under worker stops, gateway gaps and provider faults
+	FLEXCORD_CHAOS=1 $(GO) test -count=1 -timeout 30m -run '^TestChaos$$' -v ./e2e/ | grep -E '^(CHAOS|--- |ok|FAIL|\s+chaos_test)'
 
 lint: tools ## go vet, staticcheck and workflowcheck
 	$(GO) vet ./...
