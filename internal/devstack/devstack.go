@@ -84,6 +84,10 @@ type Options struct {
 	// DiscordEmulatorKey signs the Discord emulator's interactions (generated when nil); tests
 	// set it to sign requests of their own.
 	DiscordEmulatorKey ed25519.PrivateKey
+	// IngressMiddleware, when set, wraps every route ingress serves (the provider routes and
+	// the mounted emulators alike). Tests use it to make ingress answer as it does when it is
+	// overloaded or down, and watch the providers send again.
+	IngressMiddleware func(http.Handler) http.Handler
 }
 
 // Stack is a running flexcord.
@@ -112,12 +116,14 @@ type Stack struct {
 
 // Sandbox member ids and channels the emulator starts with.
 const (
-	SandboxGuildID          = discordemu.DefaultGuildID
-	SandboxGeneralChannel   = discordemu.DefaultChannelID
-	SandboxBugChannel       = "1100000000000000012"
-	SandboxFeatureChannel   = "1100000000000000013"
-	SandboxAnnouncementsID  = "1100000000000000014"
-	sandboxTwilioAccountSID = "AC0000000000000000000000000000f1ec"
+	SandboxGuildID         = discordemu.DefaultGuildID
+	SandboxGeneralChannel  = discordemu.DefaultChannelID
+	SandboxBugChannel      = "1100000000000000012"
+	SandboxFeatureChannel  = "1100000000000000013"
+	SandboxAnnouncementsID = "1100000000000000014"
+	// SandboxTwilioAccountSID is the Twilio emulator's account; with SandboxTwilioAuthToken it
+	// authenticates calls to the emulator's REST API.
+	SandboxTwilioAccountSID = "AC0000000000000000000000000000f1ec"
 	// SandboxTwilioAuthToken is the Twilio emulator's auth token; its webhooks are signed with it.
 	SandboxTwilioAuthToken = "sandboxauthtoken0000000000000000"
 )
@@ -186,6 +192,9 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	}
 	acts := worker.Activities{Knowledge: activities.NewKnowledge(store)}
 	cfg := ingress.Config{Temporal: c, Log: log, Telemetry: opts.Telemetry, MaxInFlight: opts.MaxInFlight, Conversation: opts.Conversation}
+	if mw := opts.IngressMiddleware; mw != nil {
+		cfg.Routes = append(cfg.Routes, func(_ *ingress.Server, r *mux.Router) { r.Use(mux.MiddlewareFunc(mw)) })
+	}
 	var loops []func(context.Context) error
 
 	// Discord: the real application, or the emulator posting signed interactions to ingress.
@@ -231,7 +240,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	tset := opts.Twilio
 	if tset == nil {
 		emu, err := twilioemu.New(twilioemu.Options{
-			AccountSID: sandboxTwilioAccountSID, AuthToken: SandboxTwilioAuthToken,
+			AccountSID: SandboxTwilioAccountSID, AuthToken: SandboxTwilioAuthToken,
 			EventCallbackURL: s.URL + "/twilio/taskrouter",
 			EventsFilter:     "reservation.accepted,task.wrapup,task.completed,task.canceled,workflow.timeout",
 			Logger:           log.With("component", "twilio-emulator"),
@@ -246,7 +255,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		s.Twilio = emu
 		ws := emu.Workspace()
 		tset = &TwilioSetup{
-			Credentials:  twilioclient.Credentials{AccountSID: sandboxTwilioAccountSID, AuthToken: SandboxTwilioAuthToken},
+			Credentials:  twilioclient.Credentials{AccountSID: SandboxTwilioAccountSID, AuthToken: SandboxTwilioAuthToken},
 			WorkspaceSID: ws.SID, WorkflowSID: ws.WorkflowSID, PublicURL: s.URL, transport: emu.Transport(),
 		}
 		cfg.Routes = append(cfg.Routes, mount("/_emu/twilio/", emu))
