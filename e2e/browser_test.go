@@ -98,6 +98,8 @@ func TestBrowserJourney(t *testing.T) {
 	p.TypeInto(`[data-testid="member-input"]`, fromMember)
 	p.Click(`[data-testid="member-send"]`)
 	p.WaitText(`[data-testid="agent-message"]:not([data-role="agent"])`, fromMember)
+	// The agent sees the member by the name on the task, never their chat identity.
+	p.WaitFor("the member shown by name", `[...document.querySelectorAll('[data-testid="agent-message"]:not([data-role="agent"]) .who')].every(e => e.textContent === "Mika")`)
 
 	// 7. Wrap up: the member is asked for a rating.
 	p.Click(`[data-testid="wrapup"]`)

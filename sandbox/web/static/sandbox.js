@@ -801,9 +801,17 @@
       list.replaceChildren();
       list.dataset.conversation = t.conversation_sid;
     }
-    reconcile(list, msgs, (m) => m.sid, (m) => JSON.stringify([m.body, m.author, m.role]), (m) => h('li', {
+    // Flex shows the customer by the name on the task, not by their chat identity.
+    const attrs = t.attributes || {};
+    const customer = attrs.customerName || attrs.name || '';
+    const who = (m) => {
+      if (m.role === 'agent') return `${m.author} (you)`;
+      if (customer && typeof m.author === 'string' && m.author.startsWith('discord:')) return customer;
+      return m.author;
+    };
+    reconcile(list, msgs, (m) => m.sid, (m) => JSON.stringify([m.body, who(m), m.role]), (m) => h('li', {
       class: 'bubble', 'data-testid': 'agent-message', 'data-role': m.role, 'data-sid': m.sid,
-    }, h('div', { class: 'who' }, m.role === 'agent' ? `${m.author} (you)` : m.author), h('div', { class: 'text' }, mentions(m.body))));
+    }, h('div', { class: 'who' }, who(m)), h('div', { class: 'text' }, mentions(m.body))));
   });
 
   async function taskAction(el, action, body) {
