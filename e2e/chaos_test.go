@@ -1,11 +1,13 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"os"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,21 +20,20 @@ import (
 )
 
 // TestChaos is the chaos run: many live conversations relay messages both ways while the worker
-// is stopped and started, the Discord gateway misses DMs (as while ingress is down) and reconnects,
-// and Discord and Twilio answer with 5xx, 429, latency and lost answers. At the end it counts, per
+// is stopped and started, the Temporal server is restarted, the Discord gateway misses DMs (as
+// while ingress is down) and reconnects, and Discord and Twilio answer with 5xx, 429, latency and
+// lost answers. At the end it counts, per
 // direction, what was sent, lost, duplicated and reordered, and prints one CHAOS line each.
 //
 //	make chaos                      (FLEXCORD_CHAOS=1 go test -run TestChaos ./e2e/ -v)
 //	FLEXCORD_CHAOS_CONVERSATIONS=120 FLEXCORD_CHAOS_MESSAGES=15 make chaos
-//
-// Temporal itself is not restarted here: the stack embeds it in the test process.
 func TestChaos(t *testing.T) {
 	if os.Getenv("FLEXCORD_CHAOS") == "" {
 		t.Skip("set FLEXCORD_CHAOS=1 (make chaos) to run the chaos run")
 	}
 	convs := envInt("FLEXCORD_CHAOS_CONVERSATIONS", 40)
 	perSide := envInt("FLEXCORD_CHAOS_MESSAGES", 10)
-	opts := devstack.Options{}
+	opts := devstack.Options{DataDir: t.TempDir()} // on disk, so Temporal can be restarted
 	if path := os.Getenv("FLEXCORD_CHAOS_LOG"); path != "" {
 		f, err := os.Create(path)
 		if err != nil {
@@ -98,7 +99,7 @@ func TestChaos(t *testing.T) {
 				return
 			case <-time.After(time.Duration(100+rng.IntN(400)) * time.Millisecond):
 			}
-			switch round % 5 {
+			switch round % 6 {
 			case 0:
 				chaosLog = append(chaosLog, "worker stopped")
 				st.StopWorker()
@@ -121,6 +122,11 @@ func TestChaos(t *testing.T) {
 				dc.InjectFault(discordemu.Fault{Route: discordemu.RouteCreateMessage, Count: 5, Status: 500})
 				dc.InjectFault(discordemu.Fault{Route: discordemu.RouteCreateMessage, Count: 3, Status: 429, RetryAfter: 200 * time.Millisecond})
 				dc.InjectFault(discordemu.Fault{Route: discordemu.RouteCreateMessage, Count: 5, Latency: 400 * time.Millisecond})
+			case 5:
+				chaosLog = append(chaosLog, "Temporal restarted")
+				if err := st.RestartTemporal(context.Background()); err != nil {
+					t.Errorf("restart Temporal: %v", err)
+				}
 			case 4:
 				chaosLog = append(chaosLog, "Twilio 429s and latency")
 				_, _ = tw.InjectFault(twilioemu.Fault{Host: "conversations", Count: 4, Status: 429})
@@ -192,6 +198,11 @@ func TestChaos(t *testing.T) {
 		fmt.Printf("CHAOS %s conversations=%d sent=%d lost=%d duplicated=%d reordered=%d\n", d.name, convs, sent, lost, dup, reordered)
 		if lost+dup+reordered > 0 {
 			t.Errorf("%s: %d lost, %d duplicated, %d reordered of %d", d.name, lost, dup, reordered, sent)
+		}
+	}
+	for conv, seqs := range toFlex.order {
+		if !sort.StringsAreSorted(seqs) {
+			t.Logf("%s: member messages reached Flex in the order %v", conv, seqs)
 		}
 	}
 	// Where something went missing, what the conversation says about itself.

@@ -34,8 +34,9 @@ const (
 	// backfillPageSize is the most messages Discord returns per page.
 	backfillConcurrency = 4
 	backfillPageSize    = 100
-	// backfillRetries is how many more passes a backfill makes, backfillRetryDelay apart, over
-	// the conversations it could not read (no worker answered the query, Discord failed).
+	// backfillRetries is how many more passes a backfill makes, 2 s, 4 s, … up to
+	// backfillRetryDelay apart, over the conversations it could not read (no worker answered
+	// the query, Discord failed).
 	backfillRetries = 5
 )
 
@@ -381,25 +382,37 @@ func (g *gateway) runBackfills(ctx context.Context) {
 			since = retrySince // a retry reads from the gap its first pass read from
 		}
 		failed, listFailed := g.backfill(ctx, ids, since)
-		g.sinceMu.Lock()
-		if g.gate != nil && len(g.kick) == 0 {
-			close(g.gate) // what the pass found is queued: live DMs held behind it may go
-			g.gate = nil
-		}
-		g.sinceMu.Unlock()
 		retrySince = since
-		if ctx.Err() != nil || (!listFailed && len(failed) == 0) {
-			continue
+		done := ctx.Err() != nil || (!listFailed && len(failed) == 0)
+		gaveUp := false
+		if !done {
+			if rounds++; rounds > backfillRetries {
+				g.h.log.Error("DM backfill gave up on conversations it could not read", "conversations", len(failed), "list_failed", listFailed)
+				gaveUp = true
+			}
 		}
-		if rounds++; rounds > backfillRetries {
-			g.h.log.Error("DM backfill gave up on conversations it could not read", "conversations", len(failed), "list_failed", listFailed)
+		if done || gaveUp {
+			// What the passes found is queued: live DMs held behind them may go. (While a
+			// conversation cannot be read, its member's live DMs wait, at most backfillHold.)
+			g.openGate()
 			continue
 		}
 		retryIDs = failed
 		if listFailed {
 			retryIDs = nil
 		}
-		retry = time.NewTimer(backfillRetryDelay)
+		// Soon at first (a worker restarting), then backfillRetryDelay apart.
+		retry = time.NewTimer(min(time.Second<<rounds, backfillRetryDelay))
+	}
+}
+
+// openGate lets live DMs held during a backfill go, unless another pass has been asked for.
+func (g *gateway) openGate() {
+	g.sinceMu.Lock()
+	defer g.sinceMu.Unlock()
+	if g.gate != nil && len(g.kick) == 0 {
+		close(g.gate)
+		g.gate = nil
 	}
 }
 

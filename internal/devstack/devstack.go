@@ -17,6 +17,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -105,6 +107,9 @@ type Stack struct {
 
 	log     *slog.Logger
 	acts    worker.Activities
+	smu     sync.Mutex // guards srv across RestartTemporal
+	srv     *devserver.Server
+	srvOpts devserver.Options
 	wmu     sync.Mutex
 	worker  sdkworker.Worker
 	cancel  context.CancelFunc
@@ -161,14 +166,20 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	s.URL = "http://" + ln.Addr().String()
 	s.closers = append(s.closers, func() error { _ = ln.Close(); return nil })
 
-	srv, err := devserver.Start(ctx, devserver.Options{
+	s.srvOpts = devserver.Options{
 		DataDir: opts.DataDir, FrontendPort: opts.TemporalPort, UI: opts.UI, UIPort: opts.UIPort,
 		SearchAttributes: worker.SearchAttributeTypes(), LogLevel: opts.ServerLogLevel,
-	})
+	}
+	srv, err := devserver.Start(ctx, s.srvOpts)
 	if err != nil {
 		return nil, err
 	}
-	s.closers = append(s.closers, srv.Stop)
+	s.srv = srv
+	s.closers = append(s.closers, func() error {
+		s.smu.Lock()
+		defer s.smu.Unlock()
+		return s.srv.Stop()
+	})
 	s.TemporalAddr, s.UIURL, s.Namespace = srv.FrontendAddr, srv.UIURL, srv.Namespace
 
 	c, _, err := temporalclient.Dial(temporalclient.Options{
@@ -369,6 +380,34 @@ func (s *Stack) StartWorker() error {
 		return fmt.Errorf("start worker: %w", err)
 	}
 	s.worker = w
+	return nil
+}
+
+// RestartTemporal stops the embedded Temporal server and starts it again on the same ports and
+// database, as a crash and restart of the cluster would; clients, the worker and ingress
+// reconnect by themselves. It needs Options.DataDir (an in-memory database does not survive).
+func (s *Stack) RestartTemporal(ctx context.Context) error {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	if s.srvOpts.DataDir == "" {
+		return errors.New("restart Temporal: the stack has no data directory")
+	}
+	if err := s.srv.Stop(); err != nil {
+		return fmt.Errorf("stop Temporal: %w", err)
+	}
+	opts := s.srvOpts
+	_, port, _ := net.SplitHostPort(s.srv.FrontendAddr)
+	opts.FrontendPort, _ = strconv.Atoi(port)
+	if s.srv.UIURL != "" {
+		if u, err := url.Parse(s.srv.UIURL); err == nil {
+			opts.UIPort, _ = strconv.Atoi(u.Port())
+		}
+	}
+	srv, err := devserver.Start(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("start Temporal again: %w", err)
+	}
+	s.srv = srv
 	return nil
 }
 
