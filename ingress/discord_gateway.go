@@ -101,6 +101,11 @@ func RunDiscordGateway(ctx context.Context, s *Server, cfg DiscordConfig) error 
 		h.log.Info("discord gateway resumed", "shard_id", cfg.ShardID)
 		g.requestBackfill(gapStart())
 	})
+	removeDisconnect := sess.AddHandler(func(_ *discordgo.Session, _ *discordgo.Disconnect) {
+		// Events a resume replays come before RESUMED: from now on, live DMs wait for the
+		// backfill that follows the reconnect.
+		g.holdLive()
+	})
 	removeHeard := sess.AddHandler(func(_ *discordgo.Session, e *discordgo.Event) {
 		if e.Type != "READY" && e.Type != "RESUMED" {
 			lastHeard.Store(time.Now().UnixNano())
@@ -112,6 +117,7 @@ func RunDiscordGateway(ctx context.Context, s *Server, cfg DiscordConfig) error 
 		removeReady()
 		removeResumed()
 		removeHeard()
+		removeDisconnect()
 		stopLanes()
 		g.wg.Wait()
 	}()
@@ -335,10 +341,8 @@ func (g *gateway) requestBackfill(gapStart time.Time) {
 	if !gapStart.IsZero() && (g.since.IsZero() || gapStart.Before(g.since)) {
 		g.since = gapStart
 	}
-	if g.gate == nil {
-		g.gate = make(chan struct{})
-	}
 	g.sinceMu.Unlock()
+	g.holdLive()
 	select {
 	case g.kick <- struct{}{}:
 	default:
@@ -403,6 +407,19 @@ func (g *gateway) runBackfills(ctx context.Context) {
 		}
 		// Soon at first (a worker restarting), then backfillRetryDelay apart.
 		retry = time.NewTimer(min(time.Second<<rounds, backfillRetryDelay))
+	}
+}
+
+// holdLive makes live DMs wait (at most backfillHold each) until the next backfill pass has
+// queued what it found.
+func (g *gateway) holdLive() {
+	if !g.backfills {
+		return
+	}
+	g.sinceMu.Lock()
+	defer g.sinceMu.Unlock()
+	if g.gate == nil {
+		g.gate = make(chan struct{})
 	}
 }
 
