@@ -27,6 +27,7 @@ import (
 //
 //	make chaos                      (FLEXCORD_CHAOS=1 go test -run TestChaos ./e2e/ -v)
 //	FLEXCORD_CHAOS_CONVERSATIONS=120 FLEXCORD_CHAOS_MESSAGES=15 make chaos
+//	FLEXCORD_CHAOS_LOG=/tmp/chaos.log make chaos   (the stack's warnings and errors, to a file)
 func TestChaos(t *testing.T) {
 	if os.Getenv("FLEXCORD_CHAOS") == "" {
 		t.Skip("set FLEXCORD_CHAOS=1 (make chaos) to run the chaos run")
