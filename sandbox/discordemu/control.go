@@ -71,11 +71,17 @@ func compareIDs(a, b string) int {
 	return 0
 }
 
-// Guilds returns the guilds the bot is in.
+// Guilds returns the guilds the bot is in, normalized (see Guild): Channels
+// lists every channel id and ChannelInfo describes each channel.
 func (s *Server) Guilds() []Guild {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return slices.Clone(s.guilds)
+	out := slices.Clone(s.guilds)
+	for i := range out {
+		out[i].Channels = slices.Clone(out[i].Channels)
+		out[i].ChannelInfo = slices.Clone(out[i].ChannelInfo)
+	}
+	return out
 }
 
 // DMChannel returns the id of the member's DM channel with the bot,
@@ -173,6 +179,9 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+p+"/members/{id}/buttons", s.ctlButton)
 	mux.HandleFunc("GET "+p+"/members/{id}/messages", func(w http.ResponseWriter, r *http.Request) {
 		ctlJSON(w, http.StatusOK, s.UserMessages(r.PathValue("id")))
+	})
+	mux.HandleFunc("GET "+p+"/channels", func(w http.ResponseWriter, r *http.Request) {
+		ctlJSON(w, http.StatusOK, s.GuildChannels())
 	})
 	mux.HandleFunc("GET "+p+"/channels/{id}/messages", func(w http.ResponseWriter, r *http.Request) {
 		ctlJSON(w, http.StatusOK, s.Messages(r.PathValue("id")))
@@ -275,6 +284,7 @@ func (s *Server) ctlState(w http.ResponseWriter, _ *http.Request) {
 		"gateway_url":      s.GatewayURL(),
 		"interactions_url": s.opts.InteractionsURL,
 		"guilds":           s.Guilds(),
+		"channels":         s.GuildChannels(),
 		"members":          s.Members(),
 		"sessions":         s.GatewaySessions(),
 	})
@@ -351,6 +361,8 @@ type faultJSON struct {
 	Code         int     `json:"code"`
 	Message      string  `json:"message"`
 	LatencyMS    float64 `json:"latency_ms"`
+	After        bool    `json:"after"`
+	Drop         bool    `json:"drop"`
 }
 
 func (s *Server) ctlFault(w http.ResponseWriter, r *http.Request) {
@@ -364,7 +376,7 @@ func (s *Server) ctlFault(w http.ResponseWriter, r *http.Request) {
 	}
 	s.InjectFault(Fault{
 		Route: in.Route, Count: in.Count, Status: in.Status, Global: in.Global, Scope: in.Scope,
-		Code: in.Code, Message: in.Message,
+		Code: in.Code, Message: in.Message, After: in.After, Drop: in.Drop,
 		RetryAfter: time.Duration(in.RetryAfterMS * float64(time.Millisecond)),
 		Latency:    time.Duration(in.LatencyMS * float64(time.Millisecond)),
 	})

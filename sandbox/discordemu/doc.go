@@ -16,10 +16,13 @@
 // only (answered with MESSAGE_UPDATE), disabled buttons that cannot be
 // clicked, history pages before, after and around a message, the 3 s
 // acknowledgement deadline, 40060 on a second acknowledgement, 50007 for
-// members who refuse DMs, rate-limit headers and JSON 429s), validates every
+// members who refuse DMs, embed limits, announcement channels whose messages
+// the bot can crosspost once (GET /channels/{id} tells their type; see Guild
+// and AnnouncementChannel), rate-limit headers and JSON 429s), validates every
 // REST request and response against the official OpenAPI spec when one is
 // configured (see LoadSpec, Violations, CheckContracts), injects faults
-// (InjectFault, DropGateway, ReconnectGateway, InvalidateSessions, and
+// (InjectFault, before or after the request is carried out, as error answers
+// or dropped connections; DropGateway, ReconnectGateway, InvalidateSessions, and
 // MissDispatches to lose gateway events the way an offline bot does), and acts
 // as members (PutMember, SendDM, RunCommand, SubmitModal, ClickButton) while
 // recording what the bot sent (Messages, UserMessages, BotMessages,

@@ -30,6 +30,17 @@ type Fault struct {
 	Message string
 	// Latency delays the answer.
 	Latency time.Duration
+	// After carries the request out first and then answers with Status
+	// (or drops the connection, with Drop) whatever the outcome, as when
+	// Discord created a message but the answer was lost. Latency then comes
+	// after the request too. A 429 or 5xx with After is an ambiguous
+	// failure: the client cannot tell that the request took effect.
+	After bool
+	// Drop closes the connection without answering (before the request is
+	// carried out, or after it with After); Status is then ignored. Go's
+	// HTTP client silently resends an idempotent request (GET) whose reused
+	// connection was dropped, so Drop is meant for POST and PATCH routes.
+	Drop bool
 }
 
 type faultState struct {
@@ -55,11 +66,10 @@ func (s *Server) ClearFaults() {
 	s.faults = nil
 }
 
-// applyFaults consumes the next fault for the route, waits its latency and
-// returns its error, if any.
-func (s *Server) applyFaults(ctx context.Context, route string) error {
+// takeFault consumes the next fault for the route, if any.
+func (s *Server) takeFault(route string) *Fault {
 	s.mu.Lock()
-	var f *Fault
+	defer s.mu.Unlock()
 	for i, st := range s.faults {
 		if st.f.Route == route || st.f.Route == "*" {
 			st.left--
@@ -67,14 +77,15 @@ func (s *Server) applyFaults(ctx context.Context, route string) error {
 				s.faults = append(s.faults[:i:i], s.faults[i+1:]...)
 			}
 			c := st.f
-			f = &c
-			break
+			return &c
 		}
 	}
-	s.mu.Unlock()
-	if f == nil {
-		return nil
-	}
+	return nil
+}
+
+// apply waits the fault's latency and returns the error to answer a request
+// of the route with, if any (none for a pure latency fault or a Drop).
+func (f *Fault) apply(ctx context.Context, route string) error {
 	if f.Latency > 0 {
 		t := time.NewTimer(f.Latency)
 		select {
@@ -85,6 +96,8 @@ func (s *Server) applyFaults(ctx context.Context, route string) error {
 		}
 	}
 	switch {
+	case f.Drop:
+		return nil
 	case f.Status == http.StatusTooManyRequests:
 		ra := f.RetryAfter
 		if ra <= 0 {
@@ -106,4 +119,16 @@ func (s *Server) applyFaults(ctx context.Context, route string) error {
 		return errorf(f.Status, f.Code, msg)
 	}
 	return nil
+}
+
+// dropConnection closes the client's connection without an answer. When the
+// connection cannot be taken over (a wrapping ResponseWriter without
+// Hijack), the handler is aborted, which net/http also answers by closing
+// the connection.
+func dropConnection(w http.ResponseWriter) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	_ = conn.Close()
 }

@@ -341,7 +341,11 @@ func (s *Server) newInteractionLocked(m *Member, typ int, guildID, channelID, lo
 			"deaf": false, "mute": false, "pending": false, "flags": 0, "nick": nil, "avatar": nil,
 			"permissions": "2248473465835073", "premium_since": nil, "communication_disabled_until": nil,
 		}
-		p["channel"] = map[string]any{"id": channelID, "type": channelTypeGuildText, "guild_id": g.ID, "name": "general"}
+		chType, chName := channelTypeGuildText, defaultTextChannelName
+		if ch := s.channels[channelID]; ch != nil && ch.GuildID == g.ID {
+			chType, chName = ch.Type, ch.Name
+		}
+		p["channel"] = map[string]any{"id": channelID, "type": chType, "guild_id": g.ID, "name": chName}
 	} else {
 		ch := s.dmChannelLocked(m.ID)
 		channelID = ch.ID

@@ -14,16 +14,32 @@ const discordEpoch = 1420070400000
 // Wire-format timestamps, as Discord writes them.
 const timestampLayout = "2006-01-02T15:04:05.000000+00:00"
 
-// Channel types used by the emulator.
+// Channel types the emulator knows (Discord's numbering). Guild channels
+// are ChannelTypeGuildText or ChannelTypeGuildAnnouncement; DM channels are
+// created by POST /users/@me/channels.
 const (
-	channelTypeGuildText = 0
-	channelTypeDM        = 1
+	// ChannelTypeGuildText is a guild text channel (GUILD_TEXT, 0).
+	ChannelTypeGuildText = 0
+	// ChannelTypeDM is a direct message channel (DM, 1).
+	ChannelTypeDM = 1
+	// ChannelTypeGuildAnnouncement is a guild announcement channel
+	// (GUILD_ANNOUNCEMENT, 5): members can follow it, and the bot can
+	// crosspost (publish) its messages.
+	ChannelTypeGuildAnnouncement = 5
+)
+
+// Short names for the channel types used throughout the emulator.
+const (
+	channelTypeGuildText    = ChannelTypeGuildText
+	channelTypeDM           = ChannelTypeDM
+	channelTypeAnnouncement = ChannelTypeGuildAnnouncement
 )
 
 // Message flags used by the emulator.
 const (
-	flagEphemeral = 1 << 6
-	flagLoading   = 1 << 7
+	flagCrossposted = 1 << 0
+	flagEphemeral   = 1 << 6
+	flagLoading     = 1 << 7
 )
 
 // Interaction types (Discord's numbering).
@@ -120,24 +136,61 @@ type Record struct {
 	Message Message `json:"message"`
 }
 
-// Channel is a DM or guild text channel known to the emulator.
+// Channel is a DM or guild channel known to the emulator. In
+// Guild.ChannelInfo it declares a guild channel: ID, Type
+// (ChannelTypeGuildText, the zero value, or ChannelTypeGuildAnnouncement)
+// and Name; GuildID is filled in from the guild.
 type Channel struct {
-	ID      string `json:"id"`
-	Type    int    `json:"type"`
+	ID   string `json:"id"`
+	Type int    `json:"type"`
+	// GuildID is set for guild channels.
 	GuildID string `json:"guild_id,omitempty"`
-	Name    string `json:"name,omitempty"`
+	// Name of a guild channel, without the "#". Empty defaults to
+	// "general" for text channels and "announcements" for announcement
+	// channels.
+	Name string `json:"name,omitempty"`
 	// RecipientID is the member of a DM channel.
 	RecipientID string `json:"recipient_id,omitempty"`
 }
 
 // Guild is a guild the bot and all members are in.
+//
+// Its channels are declared by id in Channels (text channels named
+// "general"), by description in ChannelInfo, or both: an id in both lists
+// takes its type and name from ChannelInfo. An announcement channel is
+// declared with
+//
+//	Guild{ID: "...", Channels: []string{generalID},
+//		ChannelInfo: []Channel{AnnouncementChannel(announcementsID, "announcements")}}
+//
+// Guilds (and the control API's /state) return guilds normalized: Channels
+// lists every channel id (those of Channels first, then the others of
+// ChannelInfo, in order) and ChannelInfo describes each of them, in the same
+// order, with its type, name and guild id.
 type Guild struct {
 	ID     string `json:"id"`
 	Name   string `json:"name"`
 	Locale string `json:"locale"`
-	// Channels are the ids of the guild's text channels; the first one is
-	// used when a command names no channel.
+	// Channels are the ids of the guild's channels; the first one is used
+	// when a command names no channel. Ids not described in ChannelInfo are
+	// text channels.
 	Channels []string `json:"channels"`
+	// ChannelInfo declares channels with a type and a name (see
+	// AnnouncementChannel and TextChannel).
+	ChannelInfo []Channel `json:"channel_info,omitempty"`
+}
+
+// TextChannel describes a guild text channel (type 0) for
+// Guild.ChannelInfo.
+func TextChannel(id, name string) Channel {
+	return Channel{ID: id, Type: ChannelTypeGuildText, Name: name}
+}
+
+// AnnouncementChannel describes a guild announcement channel (type 5) for
+// Guild.ChannelInfo. Messages the bot posts there can be crossposted with
+// POST /channels/{id}/messages/{id}/crosspost.
+func AnnouncementChannel(id, name string) Channel {
+	return Channel{ID: id, Type: ChannelTypeGuildAnnouncement, Name: name}
 }
 
 // Member is a Discord user the emulator can act as.

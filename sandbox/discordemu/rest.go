@@ -27,6 +27,8 @@ const (
 	RouteCreateMessage       = "POST /channels/{id}/messages"
 	RouteListMessages        = "GET /channels/{id}/messages"
 	RouteEditMessage         = "PATCH /channels/{id}/messages/{id}"
+	RouteGetChannel          = "GET /channels/{id}"
+	RouteCrosspostMessage    = "POST /channels/{id}/messages/{id}/crosspost"
 	RouteInteractionCallback = "POST /interactions/{id}/{token}/callback"
 	RouteExecuteWebhook      = "POST /webhooks/{app}/{token}"
 	RouteGetOriginal         = "GET /webhooks/{app}/{token}/messages/@original"
@@ -77,8 +79,18 @@ func errorf(status, code int, msg string) *apiError {
 
 // formError is a 50035 with one field error, as Discord nests it.
 func formError(field, errCode, msg string) *apiError {
+	return formErrorAt([]string{field}, errCode, msg)
+}
+
+// formErrorAt is a 50035 with one error at a nested field, for example
+// ["embeds", "0", "title"] gives {"embeds":{"0":{"title":{"_errors":[...]}}}}.
+func formErrorAt(path []string, errCode, msg string) *apiError {
 	e := errorf(http.StatusBadRequest, codeInvalidFormBody, "Invalid Form Body")
-	e.Errors = map[string]any{field: map[string]any{"_errors": []any{map[string]any{"code": errCode, "message": msg}}}}
+	var node any = map[string]any{"_errors": []any{map[string]any{"code": errCode, "message": msg}}}
+	for i := len(path) - 1; i >= 0; i-- {
+		node = map[string]any{path[i]: node}
+	}
+	e.Errors = node.(map[string]any)
 	return e
 }
 
@@ -125,6 +137,8 @@ func (s *Server) routes() http.Handler {
 	api("POST /channels/{channel_id}/messages", routeDef{key: RouteCreateMessage, auth: true, major: pathMajor("channel_id"), h: s.createMessage})
 	api("GET /channels/{channel_id}/messages", routeDef{key: RouteListMessages, auth: true, major: pathMajor("channel_id"), h: s.listMessages})
 	api("PATCH /channels/{channel_id}/messages/{message_id}", routeDef{key: RouteEditMessage, auth: true, major: pathMajor("channel_id"), h: s.editMessage})
+	api("GET /channels/{channel_id}", routeDef{key: RouteGetChannel, auth: true, major: pathMajor("channel_id"), h: s.getChannel})
+	api("POST /channels/{channel_id}/messages/{message_id}/crosspost", routeDef{key: RouteCrosspostMessage, auth: true, major: pathMajor("channel_id"), h: s.crosspostMessage})
 	api("POST /interactions/{interaction_id}/{token}/callback", routeDef{key: RouteInteractionCallback, major: pathMajor("interaction_id"), h: s.interactionCallback})
 	api("POST /webhooks/{app}/{token}", routeDef{key: RouteExecuteWebhook, major: pathMajor("app", "token"), h: s.executeWebhook})
 	api("GET /webhooks/{app}/{token}/messages/@original", routeDef{key: RouteGetOriginal, major: pathMajor("app", "token"), h: s.webhookMessage(http.MethodGet, true)})
@@ -169,7 +183,11 @@ func (s *Server) api(d routeDef) http.Handler {
 		}
 		s.validateRequest(r, body)
 
-		rep, err := s.serveAPI(d, r, body)
+		rep, fault, err := s.serveAPI(d, r, body)
+		if fault != nil && fault.Drop {
+			dropConnection(w)
+			return
+		}
 		header := http.Header{}
 		if err != nil {
 			var ae *apiError
@@ -204,20 +222,33 @@ func (s *Server) api(d routeDef) http.Handler {
 	})
 }
 
-func (s *Server) serveAPI(d routeDef, r *http.Request, body []byte) (reply, error) {
+// serveAPI runs a route's handler behind its checks. It also returns the
+// injected fault that applied to the request, if any, so that api can drop
+// the connection when the fault says so.
+func (s *Server) serveAPI(d routeDef, r *http.Request, body []byte) (reply, *Fault, error) {
 	if len(body) > maxBody {
-		return reply{}, errorf(http.StatusRequestEntityTooLarge, codeRequestTooLarge, "Request entity too large")
+		return reply{}, nil, errorf(http.StatusRequestEntityTooLarge, codeRequestTooLarge, "Request entity too large")
 	}
 	if d.auth && !s.authorized(r) {
-		return reply{}, errorf(http.StatusUnauthorized, 0, "401: Unauthorized")
+		return reply{}, nil, errorf(http.StatusUnauthorized, 0, "401: Unauthorized")
 	}
-	if err := s.applyFaults(r.Context(), d.key); err != nil {
-		return reply{}, err
+	f := s.takeFault(d.key)
+	if f != nil && !f.After {
+		if err := f.apply(r.Context(), d.key); err != nil || f.Drop {
+			return reply{}, f, err
+		}
 	}
 	if err := s.takeRateLimit(d, r); err != nil {
-		return reply{}, err
+		return reply{}, f, err
 	}
-	return d.h(r, body)
+	rep, err := d.h(r, body)
+	if f != nil && f.After {
+		// The request was carried out; its answer is lost.
+		if ferr := f.apply(r.Context(), d.key); ferr != nil || f.Drop {
+			return reply{}, f, ferr
+		}
+	}
+	return rep, f, err
 }
 
 func (s *Server) authorized(r *http.Request) bool {
@@ -334,10 +365,13 @@ func (b *messageBody) empty() bool {
 }
 
 // check applies Discord's rules on content length (2000, stricter than the
-// spec's 4000) and emptiness.
+// spec's 4000), embeds (see checkEmbeds) and emptiness.
 func (b *messageBody) check(requireContent bool) error {
 	if b.Content != nil && utf8.RuneCountInString(*b.Content) > 2000 {
 		return formError("content", "BASE_TYPE_MAX_LENGTH", "Must be 2000 or fewer in length.")
+	}
+	if err := checkEmbeds(b.Embeds); err != nil {
+		return err
 	}
 	if requireContent && b.empty() {
 		return errorf(http.StatusBadRequest, codeEmptyMessage, "Cannot send an empty message")
@@ -445,6 +479,13 @@ func (s *Server) addRecordLocked(rec *Record) {
 func (s *Server) updateRecordLocked(rec *Record) {
 	ts := s.now().UTC().Format(timestampLayout)
 	rec.Message.EditedTimestamp = &ts
+	s.publishUpdateLocked(rec)
+}
+
+// publishUpdateLocked publishes a changed message and dispatches
+// MESSAGE_UPDATE on the gateway unless it is ephemeral, without marking it
+// edited (a crosspost changes only the flags).
+func (s *Server) publishUpdateLocked(rec *Record) {
 	s.publishLocked(Event{Type: EventMessageUpdate, Record: rec})
 	if !rec.Ephemeral {
 		s.gw.dispatchMessageUpdate(rec)

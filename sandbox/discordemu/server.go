@@ -54,7 +54,8 @@ type Options struct {
 	HTTPClient *http.Client
 
 	// Guilds the bot and every member are in. Nil gives one guild
-	// (DefaultGuildID) with one text channel (DefaultChannelID).
+	// (DefaultGuildID) with one text channel (DefaultChannelID). See Guild
+	// for declaring announcement channels.
 	Guilds []Guild
 	// Members known from the start. More can be added with PutMember.
 	Members []Member
@@ -140,7 +141,8 @@ type nonceEntry struct {
 	at time.Time
 }
 
-// New creates a Server. It fails only if the spec cannot be loaded.
+// New creates a Server. It fails if the spec cannot be loaded or a guild
+// declares a channel it cannot model (see Guild).
 func New(opts Options) (*Server, error) {
 	if opts.Token == "" {
 		opts.Token = DefaultToken
@@ -220,10 +222,18 @@ func New(opts Options) (*Server, error) {
 	}
 	s.bot = newUser(opts.BotUserID, opts.BotUsername, "", true)
 	for _, g := range opts.Guilds {
-		s.guilds = append(s.guilds, g)
-		for _, ch := range g.Channels {
-			s.channels[ch] = &Channel{ID: ch, Type: channelTypeGuildText, GuildID: g.ID, Name: "general"}
+		g, err := normalizeGuild(g)
+		if err != nil {
+			return nil, err
 		}
+		for _, ch := range g.ChannelInfo {
+			if _, taken := s.channels[ch.ID]; taken {
+				return nil, fmt.Errorf("discord emulator: channel %s is declared in more than one guild", ch.ID)
+			}
+			c := ch
+			s.channels[c.ID] = &c
+		}
+		s.guilds = append(s.guilds, g)
 	}
 	for _, m := range opts.Members {
 		s.PutMember(m)
