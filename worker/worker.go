@@ -23,6 +23,7 @@ type Activities struct {
 	Discord   *activities.Discord
 	Flex      *activities.Flex
 	Knowledge *activities.Knowledge
+	Feeds     *activities.Feeds
 }
 
 // New creates a worker on workflows.TaskQueue with every workflow and the given activities.
@@ -36,6 +37,8 @@ func New(c client.Client, acts Activities, opts sdkworker.Options) sdkworker.Wor
 func Register(r sdkworker.Registry, acts Activities) {
 	r.RegisterWorkflowWithOptions(workflows.Conversation, workflow.RegisterOptions{Name: "Conversation"})
 	r.RegisterWorkflowWithOptions(workflows.Case, workflow.RegisterOptions{Name: "Case"})
+	r.RegisterWorkflowWithOptions(workflows.Feed, workflow.RegisterOptions{Name: "Feed"})
+	r.RegisterWorkflowWithOptions(workflows.Announcements, workflow.RegisterOptions{Name: "Announcements"})
 	if acts.Discord != nil {
 		r.RegisterActivity(acts.Discord)
 	}
@@ -44,6 +47,9 @@ func Register(r sdkworker.Registry, acts Activities) {
 	}
 	if acts.Knowledge != nil {
 		r.RegisterActivity(acts.Knowledge)
+	}
+	if acts.Feeds != nil {
+		r.RegisterActivity(acts.Feeds)
 	}
 }
 

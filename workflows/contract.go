@@ -1,5 +1,6 @@
 // Package workflows holds flexcord's durable workflows: one Conversation per Discord member being
-// helped, and one Case per support case, bug report or feature request.
+// helped, one Case per support case, bug report or feature request, and one Feed per source of
+// #announcements (with the short Announcements runs its Schedule starts).
 //
 // This file is the contract: the task queue, workflow ids, signal, update and query names with their
 // payloads, stage and status values, and search attribute keys. It is the only part of the package
@@ -409,12 +410,14 @@ var (
 	SearchAttrDiscordUserID    = temporal.NewSearchAttributeKeyKeyword("DiscordUserID")
 	SearchAttrAgent            = temporal.NewSearchAttributeKeyKeyword("FlexcordAgent")
 	SearchAttrFailedDeliveries = temporal.NewSearchAttributeKeyInt64("FailedDeliveries")
+	// SearchAttrFeed names the #announcements source of a Feed, its Schedule and its runs.
+	SearchAttrFeed = temporal.NewSearchAttributeKeyKeyword("FlexcordFeed")
 )
 
 // SearchAttributes lists every custom search attribute flexcord uses, for registration.
 func SearchAttributes() []temporal.SearchAttributeKey {
 	return []temporal.SearchAttributeKey{
 		SearchAttrStage, SearchAttrCaseID, SearchAttrCaseType, SearchAttrCaseStatus,
-		SearchAttrDiscordUserID, SearchAttrAgent, SearchAttrFailedDeliveries,
+		SearchAttrDiscordUserID, SearchAttrAgent, SearchAttrFailedDeliveries, SearchAttrFeed,
 	}
 }

@@ -149,6 +149,12 @@ func (o *outbox) settle(ctx workflow.Context, seq int64, f workflow.Future, fast
 		var r activities.PostFlexMessageResult
 		err = f.Get(ctx, &r)
 		res.FlexIndex, res.HasIndex = r.Index, r.MessageSID != ""
+	case d.Dest.Kind == DestAnnouncement:
+		var r activities.PostAnnouncementResult
+		err = f.Get(ctx, &r)
+		if r.MessageID != "" {
+			res.MessageIDs = []string{r.MessageID}
+		}
 	default:
 		err = f.Get(ctx, nil)
 	}
@@ -212,6 +218,10 @@ func (o *outbox) start(ctx workflow.Context, d Delivery, fast bool) workflow.Fut
 			}
 		}
 		return workflow.ExecuteActivity(ctx, discordActs.SendInteractionFollowUp, in)
+	case d.Dest.Kind == DestAnnouncement && d.Announcement != nil:
+		in := *d.Announcement
+		in.ChannelID, in.Nonce, in.PriorAttempts, in.FirstTriedAt = d.Dest.ID, d.Key, prior, d.FirstTriedAt
+		return workflow.ExecuteActivity(ctx, discordActs.PostAnnouncement, in)
 	case d.Dest.Kind == DestFlex:
 		link, _ := o.flexLink(d.Dest.ID)
 		return workflow.ExecuteActivity(ctx, flexActs.PostFlexMessage, activities.PostFlexMessageInput{

@@ -20,6 +20,9 @@ const (
 	DestInteraction DestinationKind = "interaction"
 	// DestFlex is the Flex conversation of the case Destination.ID, posted as the customer.
 	DestFlex DestinationKind = "flex"
+	// DestAnnouncement is a feed item posted (and published) in the Discord channel
+	// Destination.ID; the delivery's Announcement says what.
+	DestAnnouncement DestinationKind = "announcement"
 )
 
 // Destination is one ordered stream of deliveries.
@@ -61,9 +64,12 @@ type Delivery struct {
 	EditOf *MessageRef `json:"edit_of,omitempty"`
 	// Buttons names the kind of buttons the message carries ("bot", "no_agent", "rating"), so
 	// that they can be disabled once they no longer apply.
-	Buttons   string `json:"buttons,omitempty"`
-	Error     string `json:"error,omitempty"`
-	ErrorType string `json:"error_type,omitempty"`
+	Buttons string `json:"buttons,omitempty"`
+	// Announcement is the post of a DestAnnouncement delivery; Ref is the feed item's key.
+	Announcement *activities.PostAnnouncementInput `json:"announcement,omitempty"`
+	Ref          string                            `json:"ref,omitempty"`
+	Error        string                            `json:"error,omitempty"`
+	ErrorType    string                            `json:"error_type,omitempty"`
 }
 
 // MessageRef is a Discord message the bot sent.
@@ -88,8 +94,15 @@ type DeliveryView struct {
 func (d Delivery) view() DeliveryView {
 	return DeliveryView{
 		Seq: d.Seq, Key: d.Key, Destination: d.Dest.String(), Label: d.Label, Status: d.Status,
-		Attempts: d.Attempts, Preview: preview(d.Message), Error: d.Error, ErrorType: d.ErrorType,
+		Attempts: d.Attempts, Preview: d.preview(), Error: d.Error, ErrorType: d.ErrorType,
 	}
+}
+
+func (d Delivery) preview() string {
+	if d.Announcement != nil {
+		return truncate(d.Announcement.Title, 80)
+	}
+	return preview(d.Message)
 }
 
 func preview(m activities.Message) string {
