@@ -216,6 +216,21 @@ func (s *Server) SignalConversation(ctx context.Context, discordUserID, signal s
 	return nil
 }
 
+// SignalFeed delivers an event to the running Feed of an #announcements source.
+func (s *Server) SignalFeed(ctx context.Context, source, signal string, arg any) error {
+	release, err := s.admit()
+	if err != nil {
+		return err
+	}
+	defer release()
+	ctx, cancel := context.WithTimeout(ctx, signalTimeout)
+	defer cancel()
+	if err := s.cfg.Temporal.SignalWorkflow(ctx, workflows.FeedWorkflowID(source), "", signal, arg); err != nil {
+		return fmt.Errorf("signal %s to the feed of source %s: %w", signal, source, err)
+	}
+	return nil
+}
+
 // WriteBusy answers 503 with Retry-After, for ErrBusy. A 5xx is what makes every provider send
 // again: Discord and most clients honour Retry-After, while Twilio ignores it and retries any
 // webhook whose answer is not 2xx (or is slow) on its own schedule.

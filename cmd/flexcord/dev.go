@@ -10,6 +10,7 @@ import (
 	"github.com/flexcord/flexcord/internal/config"
 	"github.com/flexcord/flexcord/internal/devserver"
 	"github.com/flexcord/flexcord/internal/devstack"
+	"github.com/flexcord/flexcord/internal/feedadmin"
 	"github.com/flexcord/flexcord/internal/telemetry"
 )
 
@@ -24,7 +25,7 @@ func devCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	b := config.NewBinder(fs)
 	var c common
 	var k kbSettings
-	var httpAddr, dataDir string
+	var httpAddr, dataDir, feedsFile string
 	var temporalPort, uiPort int
 	c.bind(b)
 	c.bindConversation(b)
@@ -38,6 +39,7 @@ func devCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	b.Int(&temporalPort, "temporal-port", "FLEXCORD_TEMPORAL_PORT", 7233, "port of the embedded Temporal frontend (gRPC)")
 	b.Int(&uiPort, "ui-port", "FLEXCORD_UI_PORT", 8233, "port of the embedded Temporal UI")
 	b.String(&dataDir, "data-dir", "FLEXCORD_DATA_DIR", ".flexcord", "directory of the embedded server's SQLite database")
+	b.String(&feedsFile, "feeds-file", "FLEXCORD_FEEDS_FILE", "", "YAML or JSON file of #announcements sources, applied at start (see README, Announcements)")
 	if err := parse(fs, b, args); err != nil {
 		return err
 	}
@@ -47,7 +49,16 @@ func devCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	opts := devstack.Options{
 		DataDir: dataDir, HTTPAddr: httpAddr, TemporalPort: temporalPort, UIPort: uiPort, UI: true,
-		Log: log, Conversation: c.conv, MaxInFlight: c.maxInFlight,
+		Log: log, Conversation: c.conv, MaxInFlight: c.maxInFlight, SampleFeed: true,
+	}
+	if feedsFile != "" {
+		sources, err := feedadmin.LoadFile(feedsFile)
+		if err != nil {
+			return fmt.Errorf("FLEXCORD_FEEDS_FILE: %w", err)
+		}
+		for _, src := range sources {
+			opts.Feeds = append(opts.Feeds, src.Config())
+		}
 	}
 	var real, emulated []string
 	for _, p := range provs {

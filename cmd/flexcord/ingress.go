@@ -67,6 +67,8 @@ func ingressCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 			return fmt.Errorf("%s ingress: %w", p.name(), err)
 		}
 	}
+	// Pushed #announcements items: sources with FLEXCORD_FEED_SECRET_<NAME> set take them.
+	cfg.Routes = append(cfg.Routes, ingress.AnnouncementsRoutes(ingress.AnnouncementsConfig{}))
 	in := ingress.New(cfg)
 	log.Info("ingress listening", "addr", ln.Addr().String(), "version", Version())
 	g.Go(func() error { return in.Serve(gctx, ln) })

@@ -12,6 +12,7 @@ package devstack
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,11 +33,13 @@ import (
 	"github.com/flexcord/flexcord/ingress"
 	"github.com/flexcord/flexcord/internal/devserver"
 	"github.com/flexcord/flexcord/internal/discordsession"
+	"github.com/flexcord/flexcord/internal/feedadmin"
 	"github.com/flexcord/flexcord/internal/telemetry"
 	"github.com/flexcord/flexcord/internal/temporalclient"
 	"github.com/flexcord/flexcord/internal/twilioclient"
 	"github.com/flexcord/flexcord/kb"
 	"github.com/flexcord/flexcord/sandbox/discordemu"
+	"github.com/flexcord/flexcord/sandbox/feedemu"
 	"github.com/flexcord/flexcord/sandbox/twilioemu"
 	"github.com/flexcord/flexcord/sandbox/web"
 	"github.com/flexcord/flexcord/worker"
@@ -86,6 +89,14 @@ type Options struct {
 	// DiscordEmulatorKey signs the Discord emulator's interactions (generated when nil); tests
 	// set it to sign requests of their own.
 	DiscordEmulatorKey ed25519.PrivateKey
+	// SampleFeed adds the sample feed's source (Stack.Feeds, polled every minute) to
+	// #announcements once the stack runs; `flexcord dev` sets it.
+	SampleFeed bool
+	// Feeds are sources to apply once the stack runs (FLEXCORD_FEEDS_FILE).
+	Feeds []workflows.FeedConfig
+	// FeedSecrets are push secrets by source name; sources not in it are read from the
+	// environment (FLEXCORD_FEED_SECRET_<NAME>).
+	FeedSecrets map[string]string
 	// IngressMiddleware, when set, wraps every route ingress serves (the provider routes and
 	// the mounted emulators alike). Tests use it to make ingress answer as it does when it is
 	// overloaded or down, and watch the providers send again.
@@ -104,6 +115,8 @@ type Stack struct {
 	// Discord and Twilio are the emulators, nil when the real service is used.
 	Discord *discordemu.Server
 	Twilio  *twilioemu.Server
+	// Feeds is the sample feed server (mounted at feedemu.DefaultPrefix), nil with real services.
+	Feeds *feedemu.Server
 
 	log     *slog.Logger
 	acts    worker.Activities
@@ -201,7 +214,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		}
 		s.closers = append(s.closers, store.Close)
 	}
-	acts := worker.Activities{Knowledge: activities.NewKnowledge(store)}
+	acts := worker.Activities{Knowledge: activities.NewKnowledge(store), Feeds: activities.NewFeeds(nil, log.With("component", "feeds"))}
 	cfg := ingress.Config{Temporal: c, Log: log, Telemetry: opts.Telemetry, MaxInFlight: opts.MaxInFlight, Conversation: opts.Conversation}
 	if mw := opts.IngressMiddleware; mw != nil {
 		cfg.Routes = append(cfg.Routes, func(_ *ingress.Server, r *mux.Router) { r.Use(mux.MiddlewareFunc(mw)) })
@@ -214,7 +227,13 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		emu, err := discordemu.New(discordemu.Options{
 			InteractionsURL: s.URL + "/discord/interactions",
 			Guilds: []discordemu.Guild{{ID: SandboxGuildID, Name: "Sandbox", Locale: "en-US",
-				Channels: []string{SandboxGeneralChannel, SandboxBugChannel, SandboxFeatureChannel, SandboxAnnouncementsID}}},
+				Channels: []string{SandboxGeneralChannel, SandboxBugChannel, SandboxFeatureChannel, SandboxAnnouncementsID},
+				ChannelInfo: []discordemu.Channel{
+					discordemu.TextChannel(SandboxGeneralChannel, "general"),
+					discordemu.TextChannel(SandboxBugChannel, "bug-report"),
+					discordemu.TextChannel(SandboxFeatureChannel, "feature-request"),
+					discordemu.AnnouncementChannel(SandboxAnnouncementsID, "announcements"),
+				}}},
 			Members:    SandboxMembers,
 			PrivateKey: opts.DiscordEmulatorKey,
 			Logger:     log.With("component", "discord-emulator"),
@@ -278,12 +297,30 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	}, log.With("component", "flex"))
 	cfg.Routes = append(cfg.Routes, ingress.TwilioRoutes(ingress.TwilioConfig{AuthToken: tset.Credentials.AuthToken, PublicURL: tset.PublicURL}))
 
+	// #announcements: pushed items, and (when Discord is emulated) the sample feed.
+	cfg.Routes = append(cfg.Routes, ingress.AnnouncementsRoutes(ingress.AnnouncementsConfig{Secret: func(source string) ([]byte, bool) {
+		if v, ok := opts.FeedSecrets[source]; ok {
+			return []byte(v), v != ""
+		}
+		return ingress.SecretFromEnv(source)
+	}}))
+	if s.Discord != nil {
+		s.Feeds = feedemu.New(feedemu.Options{})
+		cfg.Routes = append(cfg.Routes, mount(feedemu.DefaultPrefix+"/", s.Feeds),
+			func(_ *ingress.Server, r *mux.Router) {
+				r.HandleFunc("/_dev/feeds/{source}/run", s.runFeed).Methods(http.MethodPost)
+			})
+	}
+
 	// The sandbox page, when both sides are emulated.
 	if s.Discord != nil && s.Twilio != nil {
 		cfg.Routes = append(cfg.Routes, mount("/sandbox", web.Handler(web.Config{
 			TemporalUIURL: s.UIURL, Namespace: s.Namespace, DiscordGuildID: SandboxGuildID,
 			DiscordChannelID: SandboxGeneralChannel, BugChannelID: SandboxBugChannel,
 			FeatureChannelID: SandboxFeatureChannel, MemberID: SandboxMembers[0].ID,
+			AnnouncementsChannelID: SandboxAnnouncementsID,
+			SampleFeedURL:          s.URL + feedemu.DefaultPrefix + "/" + feedemu.SampleFeed,
+			FeedRunURL:             s.URL + "/_dev/feeds/" + SandboxFeedName + "/run",
 		})))
 	}
 
@@ -313,7 +350,48 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+	feeds := opts.Feeds
+	if opts.SampleFeed && s.Feeds != nil {
+		feeds = append([]workflows.FeedConfig{s.SampleFeedConfig()}, feeds...)
+	}
+	for _, cfg := range feeds {
+		if _, err := feedadmin.Apply(ctx, s.Client, cfg); err != nil {
+			return nil, fmt.Errorf("#announcements source %s: %w", cfg.Name, err)
+		}
+	}
 	return s, nil
+}
+
+// SandboxFeedName is the source name of the sample feed.
+const SandboxFeedName = "sample-blog"
+
+// SampleFeedConfig is the source of the sample feed: posted in the sandbox's #announcements,
+// fetched every minute.
+func (s *Stack) SampleFeedConfig() workflows.FeedConfig {
+	return workflows.FeedConfig{
+		Name: SandboxFeedName, URL: s.URL + feedemu.DefaultPrefix + "/" + feedemu.SampleFeed + ".xml",
+		ChannelID: SandboxAnnouncementsID, Every: time.Minute,
+	}
+}
+
+// runFeed fetches a source now and answers what it did (the sandbox page's "Fetch now").
+func (s *Stack) runFeed(w http.ResponseWriter, r *http.Request) {
+	source := mux.Vars(r)["source"]
+	w.Header().Set("Content-Type", "application/json")
+	if !workflows.ValidFeedName(source) {
+		w.WriteHeader(http.StatusNotFound)
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": "no such source"})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 90*time.Second)
+	defer cancel()
+	res, err := feedadmin.Run(ctx, s.Client, source, "sandbox page", time.Minute)
+	if err != nil {
+		w.WriteHeader(http.StatusBadGateway)
+		_ = json.NewEncoder(w).Encode(map[string]any{"error": err.Error(), "result": res})
+		return
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{"new_items": res.Posted, "result": res})
 }
 
 // mount serves h for every path under prefix.
