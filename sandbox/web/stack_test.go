@@ -22,6 +22,7 @@ import (
 	flex "github.com/twilio/twilio-go/rest/flex/v1"
 
 	"github.com/flexcord/flexcord/sandbox/discordemu"
+	"github.com/flexcord/flexcord/sandbox/feedemu"
 	"github.com/flexcord/flexcord/sandbox/twilioemu"
 	"github.com/flexcord/flexcord/sandbox/web"
 )
@@ -34,8 +35,13 @@ const (
 	testWorkflowSID  = "WW0123456789abcdef0123456789abcdef"
 	testMemberID     = "200000000000000001"
 	testBugChannel   = "1100000000000000012"
-	testCaseID       = "C-7K3QX2"
-	testBugCaseID    = "C-B4GR3P"
+	// testAnnouncementsChannel is a plain text channel standing in for
+	// #announcements (the page shows any channel's messages).
+	testAnnouncementsChannel = "1100000000000000013"
+	// testFeedRunPath is where the test stack answers the page's Fetch now.
+	testFeedRunPath = "/_test/feeds/run"
+	testCaseID      = "C-7K3QX2"
+	testBugCaseID   = "C-B4GR3P"
 )
 
 // sandbox is the page mounted with both emulators on one server, the way
@@ -47,6 +53,101 @@ type sandbox struct {
 	twilio  *twilioemu.Server
 	bot     *fakeBot
 	outage  *outage
+	// feeds is the sample blog, under /_emu/feeds/ as in `flexcord dev`.
+	feeds *feedemu.Server
+	// feedRuns stands in for flexcord's "fetch the sample feed now".
+	feedRuns *feedRuns
+	// crossposts marks #announcements messages as published (see crossposts).
+	crossposts *crossposts
+}
+
+// feedRuns records the page's POSTs to Config.FeedRunURL and answers each
+// with a set status and body ({"new_items":1} unless told otherwise).
+type feedRuns struct {
+	mu     sync.Mutex
+	calls  []feedRunCall
+	status int
+	body   string
+}
+
+// feedRunCall is one request the page made to the feed-run URL.
+type feedRunCall struct {
+	Method string
+	Body   string
+}
+
+func (f *feedRuns) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	f.mu.Lock()
+	f.calls = append(f.calls, feedRunCall{Method: r.Method, Body: string(body)})
+	status, answer := f.status, f.body
+	f.mu.Unlock()
+	if status == 0 {
+		status, answer = http.StatusOK, `{"new_items":1}`
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, answer)
+}
+
+// answer sets what the following calls are answered with.
+func (f *feedRuns) answer(status int, body string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.status, f.body = status, body
+}
+
+func (f *feedRuns) Calls() []feedRunCall {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]feedRunCall(nil), f.calls...)
+}
+
+// crossposts stands in for Discord's crosspost of an announcement-channel
+// message, which sets the message's CROSSPOSTED flag (1<<0): it sets the
+// flag on marked messages in what the control API returns for
+// testAnnouncementsChannel. (The channel is a plain text channel, in which
+// Discord refuses to crosspost.)
+type crossposts struct {
+	mu     sync.Mutex
+	marked map[string]bool
+}
+
+func (c *crossposts) mark(messageID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.marked[messageID] = true
+}
+
+func (c *crossposts) wrap(next http.Handler) http.Handler {
+	path := "/_emu/discord/channels/" + testAnnouncementsChannel + "/messages"
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.mu.Lock()
+		some := len(c.marked) > 0
+		c.mu.Unlock()
+		if r.Method != http.MethodGet || r.URL.Path != path || !some {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		next.ServeHTTP(rec, r)
+		var records []map[string]any
+		if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &records) != nil {
+			http.Error(w, "crossposts: unexpected answer from the emulator: "+rec.Body.String(), http.StatusBadGateway)
+			return
+		}
+		c.mu.Lock()
+		for _, record := range records {
+			msg, _ := record["message"].(map[string]any)
+			if id, _ := msg["id"].(string); c.marked[id] {
+				flags, _ := msg["flags"].(float64)
+				msg["flags"] = int(flags) | 1<<0
+			}
+		}
+		c.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(records)
+	})
 }
 
 // outage makes the sandbox server unreachable on demand: while it is down,
@@ -110,6 +211,15 @@ func (o *outage) set(down bool) {
 // interactions endpoint.
 func startSandbox(t *testing.T) *sandbox {
 	t.Helper()
+	return startSandboxWith(t, nil)
+}
+
+// startSandboxWith is startSandbox with the page's configuration changed
+// by edit (when not nil). Besides the page and the emulators it serves the
+// sample blog under /_emu/feeds/ and a stand-in for flexcord's feed run at
+// testFeedRunPath, both named in the page's configuration.
+func startSandboxWith(t *testing.T, edit func(*web.Config)) *sandbox {
+	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	srv := httptest.NewUnstartedServer(nil)
 	base := "http://" + srv.Listener.Addr().String()
@@ -119,7 +229,7 @@ func startSandbox(t *testing.T) *sandbox {
 		InteractionsURL: base + "/bot/interactions",
 		Guilds: []discordemu.Guild{{
 			ID: discordemu.DefaultGuildID, Name: "Sandbox", Locale: "en-US",
-			Channels: []string{discordemu.DefaultChannelID, testBugChannel},
+			Channels: []string{discordemu.DefaultChannelID, testBugChannel, testAnnouncementsChannel},
 		}},
 		Members: []discordemu.Member{{ID: testMemberID, Username: "sam", GlobalName: "Sam", Locale: "en-US"}},
 		Logger:  log,
@@ -151,23 +261,35 @@ func startSandbox(t *testing.T) *sandbox {
 	rc.SetRegion("")
 	bot := &fakeBot{t: t, dg: dg, rc: rc}
 
-	page := web.Handler(web.Config{
-		TemporalUIURL:    "http://temporal.test:8233",
-		Namespace:        "default",
-		DiscordGuildID:   discordemu.DefaultGuildID,
-		DiscordChannelID: discordemu.DefaultChannelID,
-		BugChannelID:     testBugChannel,
-		FeatureChannelID: testBugChannel,
-		MemberID:         testMemberID,
-	})
+	cfg := web.Config{
+		TemporalUIURL:          "http://temporal.test:8233",
+		Namespace:              "default",
+		DiscordGuildID:         discordemu.DefaultGuildID,
+		DiscordChannelID:       discordemu.DefaultChannelID,
+		BugChannelID:           testBugChannel,
+		FeatureChannelID:       testBugChannel,
+		MemberID:               testMemberID,
+		AnnouncementsChannelID: testAnnouncementsChannel,
+		SampleFeedURL:          base + feedemu.DefaultPrefix + "/" + feedemu.SampleFeed,
+		FeedRunURL:             base + testFeedRunPath,
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	page := web.Handler(cfg)
+	feeds := feedemu.New(feedemu.Options{})
+	runs := &feedRuns{}
+	marks := &crossposts{marked: map[string]bool{}}
 	mux := http.NewServeMux()
+	mux.Handle(feedemu.DefaultPrefix+"/", feeds)
+	mux.Handle("POST "+testFeedRunPath, runs)
 	mux.Handle("/sandbox", page)
 	mux.Handle("/sandbox/", page)
 	mux.Handle("/bot/interactions", bot)
 	mux.Handle("/", demu.Handler()) // REST, gateway and /_emu/discord/
 	mux.Handle(twilioemu.ControlPrefix, temu)
 	down := &outage{streams: map[int]context.CancelFunc{}}
-	srv.Config.Handler = down.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv.Config.Handler = down.wrap(marks.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host, _, err := net.SplitHostPort(r.Host)
 		if err != nil {
 			host = r.Host
@@ -177,7 +299,7 @@ func startSandbox(t *testing.T) *sandbox {
 			return
 		}
 		mux.ServeHTTP(w, r)
-	}))
+	})))
 	srv.Start()
 	t.Cleanup(func() {
 		// Close the emulators first: it ends their event streams, which the
@@ -195,7 +317,7 @@ func startSandbox(t *testing.T) *sandbox {
 	if _, err := dg.ApplicationCommandBulkOverwrite(demu.ApplicationID(), discordemu.DefaultGuildID, cmds); err != nil {
 		t.Fatalf("register commands: %v", err)
 	}
-	return &sandbox{URL: base, discord: demu, twilio: temu, bot: bot, outage: down}
+	return &sandbox{URL: base, discord: demu, twilio: temu, bot: bot, outage: down, feeds: feeds, feedRuns: runs, crossposts: marks}
 }
 
 // fakeBot answers the emulator's signed HTTP interactions with a fixed

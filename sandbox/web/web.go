@@ -17,6 +17,12 @@
 //
 // Live updates come from the emulators' Server-Sent Events streams
 // (/_emu/discord/events and /_emu/twilio/events).
+//
+// With Config.AnnouncementsChannelID set, the Discord side has a second tab,
+// #announcements, that shows that channel's posts the way Discord renders
+// embeds; with Config.SampleFeedURL and Config.FeedRunURL set, the tab also
+// lets the visitor publish on the sample blog (sandbox/feedemu, mounted at
+// /_emu/feeds/) and make flexcord fetch it at once.
 package web
 
 import (
@@ -24,6 +30,10 @@ import (
 	"encoding/json"
 	"io/fs"
 	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
 )
 
 // Path is where the page is served; its assets are served under Path + "/".
@@ -54,6 +64,23 @@ type Config struct {
 	// MemberID is the Discord member the page acts as at first; the page
 	// creates the member in the emulator if it does not exist.
 	MemberID string `json:"member_id"`
+	// AnnouncementsChannelID is the #announcements channel, where flexcord
+	// posts the items of the brand's feeds. The page shows it in a tab of
+	// its own, beside the direct messages; empty hides the tab.
+	AnnouncementsChannelID string `json:"announcements_channel_id"`
+	// SampleFeedURL is the base of the sample feed's routes (package
+	// sandbox/feedemu), for example "http://127.0.0.1:8080/_emu/feeds/sample"
+	// or just its path: the page publishes posts with POST SampleFeedURL +
+	// "/items" and links to SampleFeedURL + ".xml". Empty hides the publish
+	// form.
+	SampleFeedURL string `json:"sample_feed_url"`
+	// FeedRunURL is a URL the page POSTs to, without a body, to make
+	// flexcord fetch the sample feed now. It answers 2xx with a JSON object
+	// {"new_items": <number of posts it found and posted>}, or, when the
+	// fetch failed, an error status with {"error": "<what went wrong>"} (or
+	// the reason as plain text); the page shows either. Empty hides the
+	// "Fetch now" button.
+	FeedRunURL string `json:"feed_run_url"`
 }
 
 // Handler returns the handler of the sandbox page: the page at /sandbox
@@ -76,6 +103,7 @@ func Handler(cfg Config) http.Handler {
 		panic("web: encode config: " + err.Error()) // impossible: only strings
 	}
 	assets := http.StripPrefix(Path+"/", http.FileServerFS(files))
+	csp := contentSecurityPolicy(cfg)
 
 	mux := http.NewServeMux()
 	page := func(w http.ResponseWriter, r *http.Request) {
@@ -92,18 +120,50 @@ func Handler(cfg Config) http.Handler {
 		_, _ = w.Write(config)
 	})
 	mux.Handle("GET "+Path+"/", assets)
-	return securityHeaders(mux)
+	return securityHeaders(csp, mux)
 }
 
-// securityHeaders keeps the page to its own origin: scripts, styles and
-// requests only from the server that serves it (the emulators are mounted
-// there), nothing from elsewhere. Links to the Temporal UI are navigations
-// and are not affected.
-func securityHeaders(next http.Handler) http.Handler {
+// contentSecurityPolicy keeps the page to its own origin: scripts, styles
+// and requests only from the server that serves it (the emulators are
+// mounted there), nothing from elsewhere. The one exception is the sample
+// feed and the feed-run URL when the configuration puts them on another
+// origin: the page may send its requests there and show the sample feed's
+// pictures. Links to the Temporal UI and to posts are navigations and are
+// not affected.
+func contentSecurityPolicy(cfg Config) string {
+	connect, img := []string{"'self'"}, []string{"'self'", "data:"}
+	if o := origin(cfg.SampleFeedURL); o != "" {
+		connect = append(connect, o)
+		img = append(img, o)
+	}
+	if o := origin(cfg.FeedRunURL); o != "" && !slices.Contains(connect, o) {
+		connect = append(connect, o)
+	}
+	return "default-src 'self'; img-src " + strings.Join(img, " ") + "; style-src 'self'; " +
+		"script-src 'self'; connect-src " + strings.Join(connect, " ") + "; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+}
+
+// hostPort is what origin accepts as the host of a URL: a name or an IP
+// address (IPv6 in brackets) and an optional port, nothing that could end a
+// CSP source expression.
+var hostPort = regexp.MustCompile(`^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$`)
+
+// origin returns the origin of an absolute http(s) URL, or "" for a path,
+// another scheme or anything it cannot vouch for.
+func origin(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || !hostPort.MatchString(u.Host) {
+		return ""
+	}
+	return u.Scheme + "://" + strings.ToLower(u.Host)
+}
+
+// securityHeaders sets the page's Content-Security-Policy and the headers
+// that go with it.
+func securityHeaders(csp string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; "+
-			"script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+		h.Set("Content-Security-Policy", csp)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Cache-Control", "no-cache")

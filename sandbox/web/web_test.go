@@ -95,11 +95,15 @@ func TestConfigJSON(t *testing.T) {
 			cfg: web.Config{
 				TemporalUIURL: "http://127.0.0.1:8233", Namespace: "flexcord",
 				DiscordGuildID: "10", DiscordChannelID: "11", BugChannelID: "12", FeatureChannelID: "13", MemberID: "20",
+				AnnouncementsChannelID: "14", SampleFeedURL: "http://127.0.0.1:8080/_emu/feeds/sample",
+				FeedRunURL: "http://127.0.0.1:8080/_dev/feeds/sample/run",
 			},
 			want: map[string]string{
 				"temporal_ui_url": "http://127.0.0.1:8233", "namespace": "flexcord",
 				"discord_guild_id": "10", "discord_channel_id": "11", "bug_channel_id": "12",
-				"feature_channel_id": "13", "member_id": "20",
+				"feature_channel_id": "13", "member_id": "20", "announcements_channel_id": "14",
+				"sample_feed_url": "http://127.0.0.1:8080/_emu/feeds/sample",
+				"feed_run_url":    "http://127.0.0.1:8080/_dev/feeds/sample/run",
 			},
 		},
 		{
@@ -108,6 +112,7 @@ func TestConfigJSON(t *testing.T) {
 			want: map[string]string{
 				"temporal_ui_url": "", "namespace": "default", "discord_guild_id": "", "discord_channel_id": "",
 				"bug_channel_id": "", "feature_channel_id": "", "member_id": "",
+				"announcements_channel_id": "", "sample_feed_url": "", "feed_run_url": "",
 			},
 		},
 	}
@@ -165,10 +170,62 @@ func TestPageTestIDsAreUnique(t *testing.T) {
 		"member-input", "member-send", "dm-transcript", "twilio-5xx", "agent-name", "task-list",
 		"task-detail", "accept", "wrapup", "complete", "agent-chat", "agent-input", "agent-send",
 		"modal", "modal-submit", "conn-discord", "conn-twilio", "channel-transcript", "offline-banner",
-		"cancel-task", "timeout-task",
+		"cancel-task", "timeout-task", "tab-dms", "tab-announcements", "announcements", "announcements-empty",
+		"announcements-unread", "feed-publish-title", "feed-publish-text", "feed-publish", "feed-run", "feed-status",
 	} {
 		if n := strings.Count(page, `data-testid="`+id+`"`); n != 1 {
 			t.Errorf("data-testid %q appears %d times, want 1", id, n)
 		}
+	}
+}
+
+// TestContentSecurityPolicy checks that the page may call the sample feed
+// and the feed-run URL, and show the sample feed's pictures, when the
+// configuration puts them on another origin, and nothing else.
+func TestContentSecurityPolicy(t *testing.T) {
+	directive := func(csp, name string) string {
+		for _, d := range strings.Split(csp, ";") {
+			if d = strings.TrimSpace(d); strings.HasPrefix(d, name+" ") {
+				return d
+			}
+		}
+		return ""
+	}
+	tests := []struct {
+		name            string
+		cfg             web.Config
+		connect, images string
+	}{
+		{"same origin", web.Config{}, "connect-src 'self'", "img-src 'self' data:"},
+		{"paths", web.Config{SampleFeedURL: "/_emu/feeds/sample", FeedRunURL: "/_dev/feeds/run"}, "connect-src 'self'", "img-src 'self' data:"},
+		{
+			"other origins",
+			web.Config{SampleFeedURL: "http://127.0.0.1:8080/_emu/feeds/sample", FeedRunURL: "https://Flexcord.example:8443/run"},
+			"connect-src 'self' http://127.0.0.1:8080 https://flexcord.example:8443", "img-src 'self' data: http://127.0.0.1:8080",
+		},
+		{
+			"one origin for both",
+			web.Config{SampleFeedURL: "http://[::1]:8080/_emu/feeds/sample", FeedRunURL: "http://[::1]:8080/run"},
+			"connect-src 'self' http://[::1]:8080", "img-src 'self' data: http://[::1]:8080",
+		},
+		{
+			"nothing it cannot vouch for",
+			web.Config{SampleFeedURL: "javascript:alert(1)", FeedRunURL: "http://a.example;script-src *"},
+			"connect-src 'self'", "img-src 'self' data:",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			csp := get(t, web.Handler(tt.cfg), http.MethodGet, "/sandbox").Header.Get("Content-Security-Policy")
+			if got := directive(csp, "connect-src"); got != tt.connect {
+				t.Errorf("%s, want %s", got, tt.connect)
+			}
+			if got := directive(csp, "img-src"); got != tt.images {
+				t.Errorf("%s, want %s", got, tt.images)
+			}
+			if got := directive(csp, "script-src"); got != "script-src 'self'" {
+				t.Errorf("%s, want script-src 'self'", got)
+			}
+		})
 	}
 }

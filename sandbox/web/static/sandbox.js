@@ -21,6 +21,7 @@
   // Case ids as flexcord formats them: "C-" and six characters without 0/O/1/I/L.
   const CASE_ID = /\bC-[2-9A-HJKMNP-Z]{6}\b/;
 
+  const FLAG_CROSSPOSTED = 1 << 0;
   const FLAG_EPHEMERAL = 1 << 6;
   const FLAG_LOADING = 1 << 7;
 
@@ -43,6 +44,11 @@
     tab: '',
     // unread counts the messages that arrived in channels not shown.
     unread: new Map(),
+    // view is what the Discord side shows: 'dms' (the support channel and
+    // the direct messages) or 'announcements'.
+    view: 'dms',
+    // announcementsUnread counts posts that arrived while another view was shown.
+    announcementsUnread: 0,
     tasks: [],
     selectedTask: '',
     openedModals: new Set(),
@@ -459,6 +465,7 @@
   function refreshDiscord() {
     refreshDMs();
     refreshChannel();
+    refreshAnnouncements();
   }
 
   function renderRecord(r) {
@@ -650,6 +657,13 @@
       case 'message_update':
       case 'message_delete': {
         const r = e.record;
+        if (r && r.guild_id && announcementsChannel() && r.message.channel_id === announcementsChannel()) {
+          refreshAnnouncements();
+          if (type === 'message_create' && state.view !== 'announcements' && visible(r)) {
+            state.announcementsUnread++;
+            renderAnnouncementsUnread();
+          }
+        }
         if (!r || !r.guild_id) {
           refreshDMs();
         } else if (r.message.channel_id === state.tab) {
@@ -672,6 +686,320 @@
         }
         break;
       default:
+    }
+  }
+
+  // --------------------------------------------------------- #announcements
+
+  // The #announcements channel, where flexcord posts the items of the
+  // brand's feeds, shown the way Discord renders embeds; and the sample
+  // blog (sandbox/feedemu), on which the visitor can publish a post and
+  // make flexcord fetch it at once.
+
+  function announcementsChannel() {
+    return state.config.announcements_channel_id || '';
+  }
+
+  const LOOPBACK = ['localhost', '127.0.0.1', '[::1]'];
+
+  // endpoint resolves a configured URL against the page. A URL naming this
+  // very server by another loopback name (127.0.0.1 for localhost) is
+  // turned into one on the page's own origin, which the page may call.
+  function endpoint(raw) {
+    const u = new URL(raw, location.href);
+    if (u.origin !== location.origin && u.protocol === location.protocol && u.port === location.port &&
+      LOOPBACK.includes(u.hostname) && LOOPBACK.includes(location.hostname)) {
+      return location.origin + u.pathname + u.search + u.hash;
+    }
+    return u.href;
+  }
+
+  function sampleFeedURL() {
+    const raw = (state.config.sample_feed_url || '').replace(/\/+$/, '');
+    return raw ? endpoint(raw) : '';
+  }
+
+  // imageSource returns the URL to load a picture from, or '' when the page
+  // must not load it: it loads nothing from the internet, only pictures on
+  // its own server and the sample blog's.
+  function imageSource(raw) {
+    if (typeof raw !== 'string' || !/^https?:\/\//i.test(raw)) return '';
+    let u;
+    try {
+      u = new URL(endpoint(raw));
+    } catch {
+      return '';
+    }
+    const allowed = [location.origin];
+    const feed = sampleFeedURL();
+    if (feed) allowed.push(new URL(feed).origin);
+    return allowed.includes(u.origin) ? u.href : '';
+  }
+
+  function dateTime(ts) {
+    const d = new Date(ts);
+    if (Number.isNaN(d.getTime())) return '';
+    return d.toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' });
+  }
+
+  // richText renders the Discord markdown an embed description uses:
+  // **bold**, *italic* and _italic_, __underline__, ~~strike~~, `code`,
+  // [text](link) and bare links (http and https only), and backslash
+  // escapes; line breaks are kept by the stylesheet. Everything else is
+  // text: it builds DOM nodes and never parses HTML.
+  const RICH = /\\([\\`*_~[\]()<>#.!|{}+-])|\[([^\]\n]+)\]\(<?(https?:\/\/[^\s)<>]+)>?\)|\*\*([^*\n]+?)\*\*|__([^_\n]+?)__|\*([^*\s][^*\n]*?)\*|(?<![\p{L}\p{N}])_([^_\s][^_\n]*?)_(?![\p{L}\p{N}])|~~([^~\n]+?)~~|`([^`\n]+)`|(https?:\/\/[^\s<>()]+[^\s<>().,;:!?'"])/gu;
+
+  function richText(text, inLink) {
+    const str = String(text || '');
+    const frag = document.createDocumentFragment();
+    const link = (href, children) => (inLink ? children : h('a', { href, target: '_blank', rel: 'noopener' }, children));
+    let last = 0;
+    for (const m of str.matchAll(RICH)) {
+      if (m.index > last) frag.append(str.slice(last, m.index));
+      if (m[1] !== undefined) frag.append(m[1]);
+      else if (m[2] !== undefined) frag.append(link(m[3], richText(m[2], true)));
+      else if (m[4] !== undefined) frag.append(h('strong', {}, richText(m[4], inLink)));
+      else if (m[5] !== undefined) frag.append(h('u', {}, richText(m[5], inLink)));
+      else if (m[6] !== undefined) frag.append(h('em', {}, richText(m[6], inLink)));
+      else if (m[7] !== undefined) frag.append(h('em', {}, richText(m[7], inLink)));
+      else if (m[8] !== undefined) frag.append(h('s', {}, richText(m[8], inLink)));
+      else if (m[9] !== undefined) frag.append(h('code', {}, m[9]));
+      else if (m[10] !== undefined) frag.append(link(m[10], m[10]));
+      last = m.index + m[0].length;
+    }
+    if (last < str.length) frag.append(str.slice(last));
+    return frag;
+  }
+
+  // picture is an embed's image: shown when the page may load it, else a
+  // link to it, as the page fetches nothing from the internet.
+  function picture(raw, title) {
+    const src = imageSource(raw);
+    if (src) {
+      return h('a', { class: 'embed-picture', href: src, target: '_blank', rel: 'noopener' },
+        h('img', { src, alt: title ? 'Picture: ' + title : 'Picture', loading: 'lazy', 'data-testid': 'announcement-image' }));
+    }
+    const href = safeURL(raw);
+    if (!href) return null;
+    let host = '';
+    try { host = new URL(href).host; } catch { host = ''; }
+    return h('a', { class: 'embed-picture external', href, target: '_blank', rel: 'noopener', 'data-testid': 'announcement-image', 'data-external': 'true', title: href },
+      `Picture on ${host || 'another site'}`, h('span', { 'aria-hidden': 'true' }, '↗'));
+  }
+
+  function icon(raw, cls) {
+    const src = imageSource(raw);
+    return src ? h('img', { class: cls, src, alt: '', loading: 'lazy' }) : null;
+  }
+
+  function renderRichEmbed(e) {
+    const url = safeURL(e.url);
+    const author = e.author && e.author.name ? h('div', { class: 'embed-author', 'data-testid': 'announcement-author' },
+      icon(e.author.icon_url, 'embed-author-icon'),
+      safeURL(e.author.url) ? h('a', { href: e.author.url, target: '_blank', rel: 'noopener' }, e.author.name) : e.author.name) : null;
+    const footerText = e.footer && e.footer.text ? e.footer.text : '';
+    const when = e.timestamp ? dateTime(e.timestamp) : '';
+    const el = h('article', { class: 'embed rich-embed', 'data-testid': 'announcement-embed' },
+      author,
+      e.title ? h('div', { class: 'embed-title', 'data-testid': 'announcement-title' },
+        url ? h('a', { href: url, target: '_blank', rel: 'noopener' }, e.title) : e.title) : null,
+      e.description ? h('div', { class: 'embed-description', 'data-testid': 'announcement-description' }, richText(e.description)) : null,
+      e.fields && e.fields.length ? h('div', { class: 'embed-fields' }, e.fields.map((f) => h('div', { class: 'embed-field' + (f.inline ? ' inline' : '') },
+        h('div', { class: 'embed-field-name' }, f.name), h('div', {}, richText(f.value))))) : null,
+      e.thumbnail && e.thumbnail.url && imageSource(e.thumbnail.url)
+        ? h('img', { class: 'embed-thumbnail', src: imageSource(e.thumbnail.url), alt: '', loading: 'lazy' }) : null,
+      e.image && e.image.url ? picture(e.image.url, e.title) : null,
+      footerText || when ? h('div', { class: 'embed-footer', 'data-testid': 'announcement-footer' },
+        icon(e.footer && e.footer.icon_url, 'embed-footer-icon'),
+        footerText ? h('span', {}, footerText) : null,
+        footerText && when ? h('span', { 'aria-hidden': 'true' }, '•') : null,
+        when ? h('time', { datetime: e.timestamp }, when) : null) : null);
+    if (typeof e.color === 'number') el.style.borderLeftColor = '#' + e.color.toString(16).padStart(6, '0'); // CSSOM, allowed by the CSP
+    return el;
+  }
+
+  function renderAnnouncement(r) {
+    const msg = r.message;
+    const author = msg.author || {};
+    const name = author.global_name || author.username || 'unknown';
+    const published = (msg.flags & FLAG_CROSSPOSTED) !== 0;
+    return h('li', {
+      class: 'msg bot announcement', 'data-testid': 'announcement', 'data-message-id': msg.id,
+      'data-published': published ? 'true' : 'false',
+    },
+    h('div', { class: 'avatar', 'aria-hidden': 'true' }, name.slice(0, 1).toUpperCase()),
+    h('div', { class: 'body' },
+      h('div', { class: 'msg-head' },
+        h('span', { class: 'author' }, name),
+        r.from_bot || author.bot ? h('span', { class: 'bot-tag' }, 'APP') : null,
+        h('time', { class: 'time', datetime: msg.timestamp }, dateTime(msg.timestamp)),
+        msg.edited_timestamp ? h('span', { class: 'time' }, '(edited)') : null,
+        published ? h('span', {
+          class: 'published', 'data-testid': 'announcement-badge',
+          title: 'Published: crossposted to the servers that follow this announcement channel',
+        }, 'Published') : null),
+      msg.content ? h('div', { class: 'content' }, richText(msg.content)) : null,
+      (msg.embeds || []).map(renderRichEmbed)));
+  }
+
+  const refreshAnnouncements = coalesce(async () => {
+    const channel = announcementsChannel();
+    if (!channel) return;
+    const all = await api('GET', `${DISCORD}/channels/${encodeURIComponent(channel)}/messages`);
+    const records = (all || []).filter(visible);
+    for (const r of records) learnUser(r.message.author);
+    reconcile($('announcements'), records, (r) => r.message.id, (r) => JSON.stringify(r), renderAnnouncement);
+    $('announcements-empty').hidden = records.length > 0;
+  });
+
+  function renderAnnouncementsUnread() {
+    const el = $('announcements-unread');
+    const n = state.view === 'announcements' ? 0 : state.announcementsUnread;
+    el.hidden = n === 0;
+    el.textContent = n ? String(n) : '';
+    if (n) el.setAttribute('aria-label', `${n} new`);
+    else el.removeAttribute('aria-label');
+  }
+
+  // selectView shows the support channel with the direct messages, or
+  // #announcements, and remembers the choice in the address (?view=).
+  function selectView(view, focus) {
+    if (view !== 'announcements' || !announcementsChannel()) view = 'dms';
+    state.view = view;
+    for (const tab of $('discord-views').querySelectorAll('[role="tab"]')) {
+      const on = tab.dataset.view === view;
+      tab.setAttribute('aria-selected', String(on));
+      tab.tabIndex = on ? 0 : -1;
+      if (on && focus) tab.focus();
+    }
+    $('view-dms').hidden = view !== 'dms';
+    $('view-announcements').hidden = view !== 'announcements';
+    if (view === 'announcements') {
+      // Opened at the newest post, as Discord opens a channel.
+      const list = $('announcements');
+      list.scrollTop = list.scrollHeight;
+      state.announcementsUnread = 0;
+      refreshAnnouncements();
+    }
+    renderAnnouncementsUnread();
+    const q = new URLSearchParams(location.search);
+    if (view === 'dms') q.delete('view');
+    else q.set('view', view);
+    const search = q.toString();
+    history.replaceState(null, '', search ? '?' + search : location.pathname);
+  }
+
+  // Arrow keys move between the views, as in every tab list.
+  function viewKeys(ev) {
+    const views = [...$('discord-views').querySelectorAll('[role="tab"]:not([hidden])')].map((t) => t.dataset.view);
+    const i = views.indexOf(state.view);
+    const next = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: views.length - 1 }[ev.key];
+    if (next === undefined) return;
+    ev.preventDefault();
+    selectView(views[(next + views.length) % views.length], true);
+  }
+
+  // stickToBottom keeps a list scrolled to its newest entry while the
+  // visitor has not scrolled up, also when a picture loads after its post
+  // was shown and makes the post taller.
+  function stickToBottom(list) {
+    let stick = true;
+    list.addEventListener('scroll', () => {
+      stick = list.scrollHeight - list.scrollTop - list.clientHeight < 60;
+    }, { passive: true });
+    list.addEventListener('load', () => {
+      if (stick) list.scrollTop = list.scrollHeight;
+    }, true); // load does not bubble; capture it from the pictures
+  }
+
+  // setupAnnouncements shows what the configuration provides: the tab (a
+  // channel), the publish form (a sample feed) and Fetch now (a run URL).
+  function setupAnnouncements() {
+    const channel = announcementsChannel();
+    const feed = sampleFeedURL();
+    const run = state.config.feed_run_url || '';
+    $('view-tab-announcements').hidden = !channel;
+    $('feed-tools').hidden = !feed && !run;
+    $('feed-form').hidden = !feed;
+    $('feed-publish').hidden = !feed;
+    $('feed-run').hidden = !run;
+    const link = $('feed-link');
+    link.hidden = !feed;
+    if (feed) link.href = feed + '.xml';
+    selectView(new URLSearchParams(location.search).get('view') || 'dms', false);
+  }
+
+  function feedStatus(text, kind) {
+    const el = $('feed-status');
+    el.textContent = text;
+    if (kind) el.dataset.kind = kind;
+    else delete el.dataset.kind;
+  }
+
+  // send makes a request of the sample blog or of flexcord and returns the
+  // decoded JSON answer; on an error status it throws with the reason the
+  // answer gives ({"error": ...} or its text).
+  async function send(method, url, body) {
+    const init = { method, headers: {} };
+    if (body !== undefined) {
+      init.headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    let res;
+    let text;
+    try {
+      res = await fetch(url, init);
+      text = await res.text();
+    } catch {
+      throw new Error(`can't reach ${url}`);
+    }
+    let data = null;
+    try { data = text ? JSON.parse(text) : null; } catch { data = null; }
+    if (!res.ok) {
+      const why = (data && typeof data.error === 'string' && data.error) || text.trim() || `${res.status} ${res.statusText}`;
+      throw new Error(why);
+    }
+    return data;
+  }
+
+  // postHTML turns the text typed in the form into the post's HTML: the
+  // text escaped, a paragraph per blank-line-separated block, <br> for the
+  // other line breaks.
+  function postHTML(text) {
+    const escape = (s) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+    return text.split(/\n\s*\n/).map((p) => p.trim()).filter(Boolean)
+      .map((p) => '<p>' + escape(p).replace(/\n/g, '<br>') + '</p>').join('\n');
+  }
+
+  async function publishPost(ev) {
+    ev.preventDefault();
+    const form = $('feed-form');
+    const title = $('feed-publish-title');
+    title.value = title.value.trim();
+    if (!form.reportValidity()) return;
+    try {
+      const item = await busy($('feed-publish'), send('POST', sampleFeedURL() + '/items', {
+        title: title.value, html: postHTML($('feed-publish-text').value),
+      }));
+      form.reset();
+      const next = state.config.feed_run_url ? 'Press Fetch now, or wait for flexcord\'s next poll.' : 'flexcord posts it at its next poll.';
+      feedStatus(`Published “${item && item.title ? item.title : title.value}” on the sample blog. ${next}`, 'ok');
+    } catch (err) {
+      feedStatus('Could not publish: ' + err.message, 'error');
+    }
+  }
+
+  async function runFeed(ev) {
+    const el = ev.currentTarget;
+    feedStatus('Fetching the sample feed…');
+    try {
+      const data = await busy(el, send('POST', endpoint(state.config.feed_run_url)));
+      const n = data && typeof data.new_items === 'number' ? data.new_items : null;
+      if (n === null) feedStatus('fetch started', 'ok');
+      else feedStatus(`fetched: ${n === 0 ? 'no' : n} new post${n === 1 ? '' : 's'}`, 'ok');
+      refreshAnnouncements();
+    } catch (err) {
+      feedStatus(err.message, 'error');
     }
   }
 
@@ -969,6 +1297,14 @@
     $('timeout-task').addEventListener('click', (ev) => taskAction(ev.currentTarget, 'timeout'));
     $('agent-form').addEventListener('submit', sendAgentMessage);
     $('twilio-5xx').addEventListener('change', toggleTwilioFault);
+    $('discord-views').addEventListener('click', (ev) => {
+      const tab = ev.target.closest('[role="tab"]');
+      if (tab) selectView(tab.dataset.view, false);
+    });
+    $('discord-views').addEventListener('keydown', viewKeys);
+    $('feed-form').addEventListener('submit', publishPost);
+    stickToBottom($('announcements'));
+    $('feed-run').addEventListener('click', runFeed);
   }
 
   const started = { config: false, discord: false, twilio: false };
@@ -984,6 +1320,7 @@
         ui.href = state.config.temporal_ui_url;
         ui.hidden = false;
       }
+      setupAnnouncements();
     }
     if (!started.discord) {
       try {

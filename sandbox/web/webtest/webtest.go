@@ -144,12 +144,13 @@ func (p *Tab) TypeInto(css, text string) {
 	p.Do("type into "+css, chromedp.SendKeys(chromedp.CSS(css), text))
 }
 
-// transcript returns what both panes show, to explain a failed wait.
+// transcript returns what both panes show (and #announcements with the
+// sample blog's status line), to explain a failed wait.
 func (p *Tab) transcript() string {
 	ctx, cancel := context.WithTimeout(p.ctx, 5*time.Second)
 	defer cancel()
 	text, err := chromedp.Run(ctx, chromedp.Evaluate[string](
-		`["channel-transcript", "dm-transcript", "task-list", "agent-chat", "toasts"].map(id => "\n--- " + id + ":\n" + (document.querySelector('[data-testid="' + id + '"]')?.innerText || "")).join("")`))
+		`["channel-transcript", "dm-transcript", "announcements", "feed-status", "task-list", "agent-chat", "toasts"].map(id => "\n--- " + id + ":\n" + (document.querySelector('[data-testid="' + id + '"]')?.innerText || "")).join("")`))
 	if err != nil {
 		return ""
 	}
