@@ -31,10 +31,39 @@ type recorder struct {
 
 	createFails bool            // every hand-over fails for good
 	gone        map[string]bool // Flex conversations Flex has lost
+
+	feedDocs      []activities.FetchFeedResult // what each fetch returns; the last repeats
+	fetches       int
+	announcements []activities.PostAnnouncementInput
+}
+
+// FetchFeed returns the scripted documents in turn, 304 when the validator matches.
+func (r *recorder) FetchFeed(ctx context.Context, in activities.FetchFeedInput) (activities.FetchFeedResult, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.feedDocs) == 0 {
+		return activities.FetchFeedResult{}, temporal.NewNonRetryableApplicationError("no feed here", activities.ErrFeedRejected, nil)
+	}
+	r.fetches++
+	doc := r.feedDocs[min(r.fetches, len(r.feedDocs))-1]
+	if in.ETag != "" && in.ETag == doc.ETag {
+		return activities.FetchFeedResult{NotModified: true, ETag: doc.ETag, Status: 304}, nil
+	}
+	return doc, nil
+}
+
+// PostAnnouncement records the post.
+func (r *recorder) PostAnnouncement(ctx context.Context, in activities.PostAnnouncementInput) (activities.PostAnnouncementResult, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.announcements = append(r.announcements, in)
+	return activities.PostAnnouncementResult{MessageID: fmt.Sprint(1300000000000000000 + len(r.announcements)), Crossposted: true}, nil
 }
 
 func (r *recorder) register(w sdkworker.Worker) {
 	w.RegisterActivityWithOptions(r.SendDirectMessage, activity.RegisterOptions{Name: "SendDirectMessage"})
+	w.RegisterActivityWithOptions(r.FetchFeed, activity.RegisterOptions{Name: "FetchFeed"})
+	w.RegisterActivityWithOptions(r.PostAnnouncement, activity.RegisterOptions{Name: "PostAnnouncement"})
 	w.RegisterActivityWithOptions(r.SendInteractionFollowUp, activity.RegisterOptions{Name: "SendInteractionFollowUp"})
 	w.RegisterActivityWithOptions(r.PostChannelMessage, activity.RegisterOptions{Name: "PostChannelMessage"})
 	w.RegisterActivityWithOptions(r.CreateFlexInteraction, activity.RegisterOptions{Name: "CreateFlexInteraction"})

@@ -9,11 +9,14 @@ import (
 	"time"
 
 	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/flexcord/flexcord/activities"
 	"github.com/flexcord/flexcord/ingress"
 	"github.com/flexcord/flexcord/internal/devserver"
+	"github.com/flexcord/flexcord/internal/feedadmin"
 	"github.com/flexcord/flexcord/workflows"
 )
 
@@ -93,6 +96,76 @@ func TestRecordHistories(t *testing.T) {
 	write(id, "v1-conversation-journey.json")
 	write(workflows.CaseWorkflowID(caseID), "v1-case-support.json")
 	recordFailurePaths(t, s, dir)
+	recordFeed(t, s, dir)
+}
+
+// recordFeed records a source's Feed through its life (added, a first run over an archive, a run
+// with new items, one not modified, a push, a retry, removal) and one Announcements run.
+func recordFeed(t *testing.T, s *stack, dir string) {
+	ctx := context.Background()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	item := func(n int) activities.FeedItem {
+		return activities.FeedItem{Key: fmt.Sprint("id:", n), Title: fmt.Sprint("Post ", n), URL: fmt.Sprint("https://blog.example/", n),
+			Summary: "Text.", Published: time.Date(2026, 1, n, 9, 0, 0, 0, time.UTC)}
+	}
+	doc := func(etag string, ns ...int) activities.FetchFeedResult {
+		r := activities.FetchFeedResult{ETag: etag, Title: "Blog", Status: 200}
+		for _, n := range ns {
+			r.Items = append(r.Items, item(n))
+		}
+		return r
+	}
+	s.rec.mu.Lock()
+	s.rec.feedDocs = []activities.FetchFeedResult{doc(`"1"`, 3, 2, 1), doc(`"2"`, 5, 4, 3, 2, 1)}
+	s.rec.mu.Unlock()
+	cfg := workflows.FeedConfig{Name: "blog", URL: "https://blog.example/feed.xml", ChannelID: "1100000000000000014"}
+	_, err := feedadmin.Apply(ctx, s.client, cfg)
+	must(err)
+	for range 3 {
+		_, err := feedadmin.Run(ctx, s.client, "blog", "operator", time.Minute)
+		must(err)
+	}
+	must(s.client.SignalWorkflow(ctx, workflows.FeedWorkflowID("blog"), "", workflows.SignalFeedPush,
+		workflows.FeedPushSignal{EventID: "push1", Items: []activities.FeedItem{item(6)}}))
+	h, err := s.client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID: workflows.FeedWorkflowID("blog"), UpdateName: workflows.UpdateRetryDeliveries,
+		Args: []any{workflows.RetryDeliveriesRequest{}}, WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	must(err)
+	must(h.Get(ctx, nil))
+	_, err = feedadmin.Remove(ctx, s.client, "blog", "ops")
+	must(err)
+	must(s.client.GetWorkflow(ctx, workflows.FeedWorkflowID("blog"), "").Get(ctx, nil))
+	s.rec.mu.Lock()
+	posted := len(s.rec.announcements)
+	s.rec.mu.Unlock()
+	if posted != 4 {
+		t.Fatalf("%d posts, want 4 (the newest of the archive, two new, one pushed)", posted)
+	}
+	write := func(workflowID, name string) {
+		var events []*historypb.HistoryEvent
+		it := s.client.GetWorkflowHistory(ctx, workflowID, "", false, 0)
+		for it.HasNext() {
+			ev, err := it.Next()
+			must(err)
+			events = append(events, ev)
+		}
+		raw, err := protojson.MarshalOptions{Indent: "  "}.Marshal(&historypb.History{Events: events})
+		must(err)
+		must(os.WriteFile(filepath.Join(dir, name), raw, 0o644))
+	}
+	write(workflows.FeedWorkflowID("blog"), "v1-feed.json")
+	resp, err := s.client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: "WorkflowType = 'Announcements'"})
+	must(err)
+	if len(resp.Executions) == 0 {
+		t.Fatal("no Announcements run")
+	}
+	write(resp.Executions[0].GetExecution().GetWorkflowId(), "v1-announcements-run.json")
 }
 
 // recordFailurePaths records the ways out of the journey: a failed hand-over, no agent (keep

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/url"
@@ -595,9 +596,9 @@ func (f *feedWF) publish(ctx workflow.Context) {
 	failed := f.s.Ledger.Count(DeliveryFailed)
 	var b strings.Builder
 	c := f.s.Config
-	fmt.Fprintf(&b, "**Source %s** → channel `%s`", c.Name, c.ChannelID)
+	b.WriteString(fmt.Sprintf("**Source %s** → channel `%s`", c.Name, c.ChannelID))
 	if c.URL != "" {
-		fmt.Fprintf(&b, " · every %s\n\n%s\n\n", c.EveryOrDefault(), redactURL(c.URL))
+		b.WriteString(fmt.Sprintf(" · every %s\n\n%s\n\n", c.EveryOrDefault(), redactURL(c.URL)))
 	} else {
 		b.WriteString(" · pushed items only\n\n")
 	}
@@ -608,19 +609,19 @@ func (f *feedWF) publish(ctx workflow.Context) {
 		b.WriteString("**Fetching now.**\n\n")
 	}
 	if lf := f.s.LastFetch; lf != nil {
-		fmt.Fprintf(&b, "**Last fetch:** %s — %s\n\n", lf.FetchedAt.UTC().Format("2006-01-02 15:04:05 MST"), describeRun(*lf))
+		b.WriteString(fmt.Sprintf("**Last fetch:** %s — %s\n\n", lf.FetchedAt.UTC().Format("2006-01-02 15:04:05 MST"), describeRun(*lf)))
 	}
 	if f.s.Failures > 0 {
-		fmt.Fprintf(&b, "**Failed fetches in a row:** %d — %s\n\n", f.s.Failures, f.s.LastError)
+		b.WriteString(fmt.Sprintf("**Failed fetches in a row:** %d — %s\n\n", f.s.Failures, f.s.LastError))
 	}
 	if p := f.s.LastPosted; p != nil {
-		fmt.Fprintf(&b, "**Last posted:** %s (%s)\n\n", p.Title, p.At.UTC().Format("2006-01-02 15:04 MST"))
+		b.WriteString(fmt.Sprintf("**Last posted:** %s (%s)\n\n", p.Title, p.At.UTC().Format("2006-01-02 15:04 MST")))
 	}
 	if n := f.s.Ledger.Count(DeliveryPending) + f.s.Ledger.Count(DeliveryInFlight); n > 0 {
-		fmt.Fprintf(&b, "**Posts queued:** %d\n\n", n)
+		b.WriteString(fmt.Sprintf("**Posts queued:** %d\n\n", n))
 	}
 	if failed > 0 {
-		fmt.Fprintf(&b, "**Failed posts:** %d — run `flexcord deliveries retry %s`\n\n", failed, FeedWorkflowID(c.Name))
+		b.WriteString(fmt.Sprintf("**Failed posts:** %d — run `flexcord deliveries retry %s`\n\n", failed, FeedWorkflowID(c.Name)))
 	}
 	details := b.String()
 	if details == f.published {
@@ -659,11 +660,13 @@ func redactURL(s string) string {
 	}
 	u.User = nil
 	if u.RawQuery != "" {
-		q := u.Query()
-		for k := range q {
-			q[k] = []string{"…"}
+		parts := strings.Split(u.RawQuery, "&")
+		for i, p := range parts {
+			if k, _, ok := strings.Cut(p, "="); ok {
+				parts[i] = k + "=…"
+			}
 		}
-		u.RawQuery = q.Encode()
+		u.RawQuery = strings.Join(parts, "&")
 	}
 	return u.String()
 }
@@ -679,15 +682,21 @@ func Announcements(ctx workflow.Context, in AnnouncementsInput) (FeedRunResult, 
 	}
 	feedID := FeedWorkflowID(in.Source)
 	workflow.SetCurrentDetails(ctx, fmt.Sprintf("Asked **%s** to fetch; waiting for its answer (at most %s).", feedID, wait))
-	req := FeedPollSignal{RequestID: info.WorkflowExecution.ID + "/" + info.WorkflowExecution.RunID, ReplyTo: info.WorkflowExecution.ID, Reason: in.Reason}
+	// The request id is drawn once and kept in history, so that an answer is recognized however
+	// the run is replayed.
+	var requestID string
+	if err := workflow.SideEffect(ctx, func(workflow.Context) any { return rand.Text() }).Get(&requestID); err != nil {
+		return FeedRunResult{}, err
+	}
+	req := FeedPollSignal{RequestID: requestID, ReplyTo: info.WorkflowExecution.ID, Reason: in.Reason}
 	if err := workflow.SignalExternalWorkflow(ctx, feedID, "", SignalFeedPoll, req).Get(ctx, nil); err != nil {
 		return FeedRunResult{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("source %q has no running Feed workflow (%s): it was removed or never added", in.Source, feedID), "FeedNotFound", err)
 	}
 	done := workflow.GetSignalChannel(ctx, SignalFeedPollDone)
-	tctx, cancel := workflow.WithCancel(ctx)
-	defer cancel()
-	timer := workflow.NewTimerWithOptions(tctx, wait, workflow.TimerOptions{Summary: "Give up waiting for the Feed"})
+	// The timer is left to end with the run: cancelling it in a deferred call would issue a
+	// command after the workflow completed, which does not replay.
+	timer := workflow.NewTimerWithOptions(ctx, wait, workflow.TimerOptions{Summary: "Give up waiting for the Feed"})
 	for {
 		var answer FeedPollDoneSignal
 		timedOut := false

@@ -24,6 +24,8 @@ func TestReplayRecordedHistories(t *testing.T) {
 			r := worker.NewWorkflowReplayer()
 			r.RegisterWorkflow(Conversation)
 			r.RegisterWorkflow(Case)
+			r.RegisterWorkflow(Feed)
+			r.RegisterWorkflow(Announcements)
 			if err := r.ReplayWorkflowHistoryFromJSONFile(quietLogger(), f); err != nil {
 				t.Fatalf("replay %s: %v", f, err)
 			}

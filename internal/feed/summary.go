@@ -554,8 +554,7 @@ func sentenceEndsAt(s string, p int) bool {
 	if strings.HasPrefix(s[p:], "\n\n") && !isSpaceByte(s[p-1]) {
 		return true
 	}
-	r, size := utf8.DecodeLastRuneInString(s[:p])
-	switch r {
+	switch r, _ := utf8.DecodeLastRuneInString(s[:p]); r {
 	case '。', '！', '？', '．', '｡':
 		return true
 	}
@@ -564,13 +563,13 @@ func sentenceEndsAt(s string, p int) bool {
 	}
 	q := p
 	for q > 0 {
-		r, size = utf8.DecodeLastRuneInString(s[:q])
+		r, size := utf8.DecodeLastRuneInString(s[:q])
 		if !strings.ContainsRune("\"')]’”»*_~", r) {
 			break
 		}
 		q -= size
 	}
-	r, size = utf8.DecodeLastRuneInString(s[:q])
+	r, size := utf8.DecodeLastRuneInString(s[:q])
 	if r != '.' && r != '!' && r != '?' && r != '…' {
 		return false
 	}
