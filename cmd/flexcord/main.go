@@ -5,7 +5,7 @@
 //	                   ingress; local emulators when no Discord/Twilio credentials are set)
 //	flexcord worker    workflows and activities, against a Temporal cluster
 //	flexcord ingress   the HTTP and gateway front door, against a Temporal cluster
-//	flexcord discord, flex, deliveries, cases, conversations, kb   setup and operator tools
+//	flexcord discord, flex, deliveries, cases, conversations, feeds, kb   setup and operator tools
 //	flexcord version   the version
 //
 // Every flag has an environment-variable twin; run a subcommand with -h to see them.
@@ -53,6 +53,8 @@ Usage:
                                   list, inspect and move support cases, bug reports, feature requests
   flexcord conversations list|show|close
                                   list, inspect and close members' support conversations
+  flexcord feeds add|list|show|pause|resume|run|remove
+                                  manage the #announcements sources (feeds polled by Schedules)
   flexcord kb eval|check          evaluate or check the knowledge base
   flexcord version                print the version
 
