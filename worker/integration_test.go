@@ -192,6 +192,15 @@ func startStack(t testing.TB, opts devserver.Options) *stack {
 	w := sdkworker.New(c, workflows.TaskQueue, sdkworker.Options{})
 	worker.Register(w, worker.Activities{})
 	rec.register(w)
+	// The recorder plays the providers on their own queues too, where the workflows send them.
+	for _, q := range []string{workflows.DiscordTaskQueue, workflows.TwilioTaskQueue} {
+		pw := sdkworker.New(c, q, sdkworker.Options{DisableWorkflowWorker: true})
+		rec.register(pw)
+		if err := pw.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(pw.Stop)
+	}
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}

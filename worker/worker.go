@@ -24,16 +24,115 @@ type Activities struct {
 	Flex      *activities.Flex
 	Knowledge *activities.Knowledge
 	Feeds     *activities.Feeds
+	// Limits bound the provider task queues; zero values mean the defaults.
+	Limits Limits
 }
 
-// New creates a worker on workflows.TaskQueue with every workflow and the given activities.
+// Limits are the rates of the provider task queues. The Temporal server enforces each queue's
+// rate across all the workers polling it (every worker should set the same value), so adding
+// workers never raises the rate at which flexcord calls a provider.
+type Limits struct {
+	// DiscordPerSecond bounds the Discord activities started per second (default 40: Discord
+	// allows 50 requests/s per bot in total, and ingress and the gateway make calls too).
+	DiscordPerSecond float64
+	// TwilioPerSecond bounds the Twilio activities started per second (default 50).
+	TwilioPerSecond float64
+	// Concurrency bounds the activities one worker runs at once on each provider queue (default
+	// 100).
+	Concurrency int
+}
+
+// Default provider rates.
+const (
+	DefaultDiscordPerSecond = 40
+	DefaultTwilioPerSecond  = 50
+	DefaultConcurrency      = 100
+)
+
+func (l Limits) withDefaults() Limits {
+	if l.DiscordPerSecond <= 0 {
+		l.DiscordPerSecond = DefaultDiscordPerSecond
+	}
+	if l.TwilioPerSecond <= 0 {
+		l.TwilioPerSecond = DefaultTwilioPerSecond
+	}
+	if l.Concurrency <= 0 {
+		l.Concurrency = DefaultConcurrency
+	}
+	return l
+}
+
+// New creates the workers of one process: one on workflows.TaskQueue with every workflow and the
+// given activities, and one per configured provider on its rate-limited queue
+// (workflows.DiscordTaskQueue, workflows.TwilioTaskQueue). The result starts and stops them
+// together; registering on it registers on the main worker.
 func New(c client.Client, acts Activities, opts sdkworker.Options) sdkworker.Worker {
 	w := sdkworker.New(c, workflows.TaskQueue, opts)
 	Register(w, acts)
-	return w
+	set := &Set{Worker: w}
+	limits := acts.Limits.withDefaults()
+	provider := func(queue string, perSecond float64, impl any) {
+		po := opts
+		po.DisableWorkflowWorker = true
+		po.TaskQueueActivitiesPerSecond = perSecond
+		po.MaxConcurrentActivityExecutionSize = limits.Concurrency
+		pw := sdkworker.New(c, queue, po)
+		pw.RegisterActivity(impl)
+		set.providers = append(set.providers, pw)
+	}
+	if acts.Discord != nil {
+		provider(workflows.DiscordTaskQueue, limits.DiscordPerSecond, acts.Discord)
+	}
+	if acts.Flex != nil {
+		provider(workflows.TwilioTaskQueue, limits.TwilioPerSecond, acts.Flex)
+	}
+	return set
 }
 
-// Register registers the workflows and the non-nil activity structs on r.
+// Set is the workers of one process. Registering on it registers on the worker of the main task
+// queue.
+type Set struct {
+	sdkworker.Worker
+	providers []sdkworker.Worker
+}
+
+// Start starts every worker of the set, or none.
+func (s *Set) Start() error {
+	if err := s.Worker.Start(); err != nil {
+		return err
+	}
+	for i, p := range s.providers {
+		if err := p.Start(); err != nil {
+			for _, started := range s.providers[:i] {
+				started.Stop()
+			}
+			s.Worker.Stop()
+			return err
+		}
+	}
+	return nil
+}
+
+// Run starts the set and blocks until interruptCh delivers (see sdkworker.Worker.Run).
+func (s *Set) Run(interruptCh <-chan any) error {
+	if err := s.Start(); err != nil {
+		return err
+	}
+	<-interruptCh
+	s.Stop()
+	return nil
+}
+
+// Stop stops every worker of the set.
+func (s *Set) Stop() {
+	for _, p := range s.providers {
+		p.Stop()
+	}
+	s.Worker.Stop()
+}
+
+// Register registers the workflows and the non-nil activity structs on r. Activities scheduled on
+// the main queue (by workflows started before the provider queues existed) still run there.
 func Register(r sdkworker.Registry, acts Activities) {
 	r.RegisterWorkflowWithOptions(workflows.Conversation, workflow.RegisterOptions{Name: "Conversation"})
 	r.RegisterWorkflowWithOptions(workflows.Case, workflow.RegisterOptions{Name: "Case"})

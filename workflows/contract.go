@@ -15,8 +15,17 @@ import (
 	"go.temporal.io/sdk/temporal"
 )
 
-// TaskQueue is the task queue every flexcord workflow and activity runs on.
+// TaskQueue is the task queue of every flexcord workflow, and of the activities that call no
+// rate-limited provider (the knowledge base, feeds).
 const TaskQueue = "flexcord"
+
+// Provider task queues: the activities that call Discord and Twilio run on their own queues, so
+// that the server can hold all workers together under the provider's rate limit with the queue's
+// TaskQueueActivitiesPerSecond (Discord allows 50 requests/s per bot in total).
+const (
+	DiscordTaskQueue = "flexcord-discord"
+	TwilioTaskQueue  = "flexcord-twilio"
+)
 
 const (
 	conversationIDPrefix = "conversation:"

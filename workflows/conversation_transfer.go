@@ -185,7 +185,7 @@ func (c *conversation) handOver(ctx workflow.Context) {
 		in.Handover = handover
 	}
 	actx := workflow.WithActivityOptions(ctx, c.opts.Transfer.activityOptions("Hand case "+caseID+" to Flex"))
-	f := workflow.ExecuteActivity(actx, flexActs.CreateFlexInteraction, in)
+	f := workflow.ExecuteActivity(twilioCtx(actx), flexActs.CreateFlexInteraction, in)
 	c.sel.AddFuture(f, func(f workflow.Future) {
 		c.s.Transfer.Running = false
 		var fi activities.FlexInteraction
@@ -297,7 +297,7 @@ func (c *conversation) startCloseFlex(ctx workflow.Context) {
 	fi := c.s.Ops.CloseFlex[0]
 	c.s.Ops.ClosingFlex = true
 	actx := workflow.WithActivityOptions(ctx, c.opts.Delivery.activityOptions("Close the Flex interaction of case "+c.s.CaseID))
-	f := workflow.ExecuteActivity(actx, flexActs.CloseFlexInteraction, activities.CloseFlexInteractionInput{Interaction: fi})
+	f := workflow.ExecuteActivity(twilioCtx(actx), flexActs.CloseFlexInteraction, activities.CloseFlexInteractionInput{Interaction: fi})
 	c.sel.AddFuture(f, func(f workflow.Future) {
 		c.s.Ops.ClosingFlex = false
 		c.s.Ops.CloseFlex = c.s.Ops.CloseFlex[1:]
@@ -325,7 +325,7 @@ func (c *conversation) startCheck(ctx workflow.Context) {
 		Summary:             "Check that Flex still has case " + c.s.CaseID,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 3},
 	})
-	f := workflow.ExecuteActivity(actx, flexActs.CheckFlexInteraction, activities.CheckFlexInteractionInput{Interaction: fi})
+	f := workflow.ExecuteActivity(twilioCtx(actx), flexActs.CheckFlexInteraction, activities.CheckFlexInteractionInput{Interaction: fi})
 	c.sel.AddFuture(f, func(f workflow.Future) {
 		c.s.Ops.Checking = false
 		var res activities.CheckFlexInteractionResult
@@ -376,7 +376,7 @@ func (c *conversation) startFetch(ctx workflow.Context) {
 		// Held messages are past a gap: fetch from the last index relayed before them.
 	}
 	actx := workflow.WithActivityOptions(ctx, c.opts.Delivery.activityOptions("Fetch agent messages of case "+c.s.CaseID))
-	f := workflow.ExecuteActivity(actx, flexActs.FetchAgentMessages, activities.FetchAgentMessagesInput{ConversationSID: fi.ConversationSID, AfterIndex: after})
+	f := workflow.ExecuteActivity(twilioCtx(actx), flexActs.FetchAgentMessages, activities.FetchAgentMessagesInput{ConversationSID: fi.ConversationSID, AfterIndex: after})
 	c.sel.AddFuture(f, func(f workflow.Future) {
 		c.s.Ops.Fetching = false
 		var res activities.FetchAgentMessagesResult
@@ -398,7 +398,7 @@ func (c *conversation) startSweep(ctx workflow.Context) {
 	c.s.Ops.Sweep = nil
 	c.s.Ops.Fetching = true
 	actx := workflow.WithActivityOptions(ctx, c.opts.Delivery.activityOptions("Fetch the last agent messages of case "+c.s.CaseID))
-	f := workflow.ExecuteActivity(actx, flexActs.FetchAgentMessages, activities.FetchAgentMessagesInput{ConversationSID: fi.ConversationSID, AfterIndex: after})
+	f := workflow.ExecuteActivity(twilioCtx(actx), flexActs.FetchAgentMessages, activities.FetchAgentMessagesInput{ConversationSID: fi.ConversationSID, AfterIndex: after})
 	c.sel.AddFuture(f, func(f workflow.Future) {
 		c.s.Ops.Fetching = false
 		var res activities.FetchAgentMessagesResult

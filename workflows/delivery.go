@@ -56,6 +56,17 @@ func (p DeliveryPolicy) activityOptions(summary string) workflow.ActivityOptions
 	}
 }
 
+// onQueue runs the activities started with the returned context on task queue q.
+func onQueue(ctx workflow.Context, q string) workflow.Context {
+	o := workflow.GetActivityOptions(ctx)
+	o.TaskQueue = q
+	return workflow.WithActivityOptions(ctx, o)
+}
+
+// discordCtx and twilioCtx put activities on their provider's rate-limited task queue.
+func discordCtx(ctx workflow.Context) workflow.Context { return onQueue(ctx, DiscordTaskQueue) }
+func twilioCtx(ctx workflow.Context) workflow.Context  { return onQueue(ctx, TwilioTaskQueue) }
+
 // keyPrefix derives a short, stable prefix for idempotency keys from the id of the first run, so
 // that a later conversation of the same member never reuses an earlier one's keys.
 func keyPrefix(runID string) string {
@@ -196,6 +207,11 @@ func (o *outbox) start(ctx workflow.Context, d Delivery, fast bool) workflow.Fut
 		policy = fastTry
 	}
 	ctx = workflow.WithActivityOptions(ctx, policy.activityOptions(o.summary(d)))
+	if d.Dest.Kind == DestFlex {
+		ctx = twilioCtx(ctx)
+	} else {
+		ctx = discordCtx(ctx)
+	}
 	prior := max(d.Attempts-1, 0)
 	switch {
 	case d.EditOf != nil:

@@ -45,6 +45,8 @@ func newFeedFixture(t *testing.T) *feedFixture {
 	f.env.RegisterActivityWithOptions(f.post, activity.RegisterOptions{Name: "PostAnnouncement"})
 	f.env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, mock.Anything, SignalFeedPollDone, mock.Anything).Return(
 		func(namespace, workflowID, runID, signalName string, arg any) error {
+			f.mu.Lock()
+			defer f.mu.Unlock()
 			f.answers = append(f.answers, arg.(FeedPollDoneSignal))
 			return nil
 		})
