@@ -200,6 +200,13 @@ func TestTwilioEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
+	// The member side plays Discord where the workflows send Discord calls: on its own queue.
+	dw := sdkworker.New(tc, workflows.DiscordTaskQueue, sdkworker.Options{DisableWorkflowWorker: true})
+	member.register(dw)
+	if err := dw.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(dw.Stop)
 
 	status := func() workflows.ConversationStatus {
 		t.Helper()
