@@ -1,3 +1,5 @@
+//go:build dev
+
 package main
 
 import (
@@ -12,7 +14,19 @@ import (
 	"github.com/flexcord/flexcord/internal/devstack"
 	"github.com/flexcord/flexcord/internal/feedadmin"
 	"github.com/flexcord/flexcord/internal/telemetry"
+	"github.com/flexcord/flexcord/sandbox/feedemu"
 )
+
+// This file, and the other files built with the "dev" tag, make the development build: the
+// embedded Temporal server and UI, the emulators and the sandbox page, and the commands that run
+// them (dev, sandbox, temporal). The default build leaves them out (see devonly.go).
+
+func init() {
+	register("dev", devCommand)
+}
+
+// devBuild tells whether this is the development build.
+const devBuild = true
 
 // devConfigurable is a provider that `flexcord dev` can use for real when its credentials are set;
 // otherwise dev runs its emulator.
@@ -20,12 +34,35 @@ type devConfigurable interface {
 	useInDev(o *devstack.Options)
 }
 
+// useInDev makes `flexcord dev` talk to this Discord application instead of the emulator.
+func (p *discordProvider) useInDev(o *devstack.Options) {
+	o.Discord = &devstack.DiscordSetup{
+		Token: p.token, ApplicationID: p.appID, PublicKey: p.publicKey, ShardID: p.shardID, ShardCount: p.shardCount,
+	}
+}
+
+// useInDev makes `flexcord dev` talk to this Twilio account instead of the emulator.
+func (p *twilioProvider) useInDev(o *devstack.Options) {
+	o.Twilio = &devstack.TwilioSetup{
+		Credentials: p.credentials(), WorkspaceSID: p.workspaceSID, WorkflowSID: p.workflowSID, PublicURL: p.baseURL(),
+	}
+}
+
+const devIntro = `Usage: flexcord dev [flags]
+
+Runs the whole of flexcord in one process: an embedded Temporal server and its UI, a worker,
+ingress with the Discord gateway, and, for each provider whose credentials are not set, a local
+emulator that speaks its real protocol, with the sandbox page to play both sides. Development
+build only.
+`
+
 func devCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("dev", stderr)
+	setIntro(fs, devIntro)
 	b := config.NewBinder(fs)
 	var c common
 	var k kbSettings
-	var httpAddr, dataDir, feedsFile string
+	var httpAddr, dataDir, feedsFile, discordEmuAddr, twilioEmuAddr string
 	var temporalPort, uiPort int
 	c.bind(b)
 	c.bindConversation(b)
@@ -40,6 +77,10 @@ func devCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	b.Int(&uiPort, "ui-port", "FLEXCORD_UI_PORT", 8233, "port of the embedded Temporal UI")
 	b.String(&dataDir, "data-dir", "FLEXCORD_DATA_DIR", ".flexcord", "directory of the embedded server's SQLite database")
 	b.String(&feedsFile, "feeds-file", "FLEXCORD_FEEDS_FILE", "", "YAML or JSON file of #announcements sources, applied at start (see README, Announcements)")
+	b.String(&discordEmuAddr, "discord-emulator-addr", "FLEXCORD_DISCORD_EMULATOR_ADDR", "127.0.0.1:0", "address of the Discord emulator (REST, gateway, control API); port 0 picks a free one")
+	b.String(&twilioEmuAddr, "twilio-emulator-addr", "FLEXCORD_TWILIO_EMULATOR_ADDR", "127.0.0.1:0", "address of the Twilio emulator (REST by Host, control API); port 0 picks a free one")
+	describeFeedSecrets(b)
+	describeTelemetry(b)
 	if err := parse(fs, b, args); err != nil {
 		return err
 	}
@@ -49,7 +90,8 @@ func devCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	opts := devstack.Options{
 		DataDir: dataDir, HTTPAddr: httpAddr, TemporalPort: temporalPort, UIPort: uiPort, UI: true,
-		Log: log, Conversation: c.conv, MaxInFlight: c.maxInFlight, SampleFeed: true,
+		Log: log, ServerLog: log, Conversation: c.conv, MaxInFlight: c.maxInFlight, SampleFeed: true,
+		DiscordEmulatorAddr: discordEmuAddr, TwilioEmulatorAddr: twilioEmuAddr,
 	}
 	if feedsFile != "" {
 		sources, err := feedadmin.LoadFile(feedsFile)
@@ -93,7 +135,8 @@ func devCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		var inUse *devserver.PortInUseError
 		if errors.As(err, &inUse) {
-			flag := map[string]string{"ingress": "--http-addr", "Temporal frontend": "--temporal-port", "Temporal UI": "--ui-port"}[inUse.What]
+			flag := map[string]string{"ingress": "--http-addr", "Temporal frontend": "--temporal-port", "Temporal UI": "--ui-port",
+				"Discord emulator": "--discord-emulator-addr", "Twilio emulator": "--twilio-emulator-addr"}[inUse.What]
 			return fmt.Errorf("%s port %s is already in use; choose another with %s", inUse.What, inUse.Addr, flag)
 		}
 		return err
@@ -101,6 +144,15 @@ func devCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fmt.Fprintf(stdout, "  Temporal frontend  %s (namespace %s, data in %s)\n", st.TemporalAddr, st.Namespace, dataDir)
 	fmt.Fprintf(stdout, "  Temporal UI        %s\n", st.UIURL)
 	fmt.Fprintf(stdout, "  ingress            %s  (/healthz /readyz /metrics)\n", st.URL)
+	if st.Discord != nil {
+		fmt.Fprintf(stdout, "  Discord emulator   %s  (REST /api/v9, gateway %s, control /_emu/discord/)\n", st.Discord.URL(), st.Discord.GatewayURL())
+	}
+	if st.Twilio != nil {
+		fmt.Fprintf(stdout, "  Twilio emulator    %s  (Conversations, Flex, TaskRouter by Host header; control /_emu/twilio/)\n", st.Twilio.URL())
+	}
+	if st.Feeds != nil {
+		fmt.Fprintf(stdout, "  sample blog        %s%s/%s.xml\n", st.URL, feedemu.DefaultPrefix, feedemu.SampleFeed)
+	}
 	if st.Discord != nil && st.Twilio != nil {
 		fmt.Fprintf(stdout, "  sandbox page       %s/sandbox  (Discord and Flex emulated)\n", st.URL)
 	} else {
@@ -117,11 +169,4 @@ func devCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	return stopErr
-}
-
-// shutdownWithin calls f with a deadline.
-func shutdownWithin(f func(context.Context) error, d time.Duration) {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	_ = f(ctx)
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"regexp"
 	"strings"
 	"sync"
@@ -18,7 +19,6 @@ import (
 	"github.com/flexcord/flexcord/activities"
 	"github.com/flexcord/flexcord/ingress"
 	"github.com/flexcord/flexcord/internal/config"
-	"github.com/flexcord/flexcord/internal/devstack"
 	"github.com/flexcord/flexcord/internal/discordsession"
 	"github.com/flexcord/flexcord/worker"
 )
@@ -33,7 +33,6 @@ var snowflakeRE = regexp.MustCompile(`^[0-9]{15,21}$`)
 
 // discordProvider is Discord: the bot token for the REST activities and the gateway, the public
 // key for HTTP interactions, and sharding.
-
 type discordProvider struct {
 	token        string // DISCORD_TOKEN; secret, never printed
 	appID        string
@@ -43,6 +42,12 @@ type discordProvider struct {
 
 	// publicKey is set by validate (from publicKeyHex).
 	publicKey ed25519.PublicKey
+	// transport carries the REST calls; nil means the real Discord. FLEXCORD_SANDBOX_URL points
+	// it at a sandbox's emulator.
+	transport http.RoundTripper
+	// gateway makes ingress open the gateway connection itself (FLEXCORD_INGRESS_GATEWAY);
+	// otherwise `flexcord gateway` does.
+	gateway bool
 
 	once    sync.Once
 	session *discordgo.Session
@@ -55,15 +60,24 @@ func (p *discordProvider) bind(b *config.Binder) {
 	b.Secret(&p.token, "", "DISCORD_TOKEN", "Discord bot token (environment only)")
 	b.String(&p.appID, "discord-application-id", "DISCORD_APPLICATION_ID", "", "Discord application id")
 	b.String(&p.publicKeyHex, "discord-public-key", "DISCORD_PUBLIC_KEY", "", "Discord application public key (hex), to serve HTTP interactions at /discord/interactions")
-	b.Int(&p.shardID, "discord-shard-id", "DISCORD_SHARD_ID", 0, "gateway shard of this ingress instance")
+	b.Int(&p.shardID, "discord-shard-id", "DISCORD_SHARD_ID", 0, "gateway shard of this process")
 	b.Int(&p.shardCount, "discord-shard-count", "DISCORD_SHARD_COUNT", 1, "number of gateway shards")
 }
 
-// useInDev makes `flexcord dev` talk to this Discord application instead of the emulator.
-func (p *discordProvider) useInDev(o *devstack.Options) {
-	o.Discord = &devstack.DiscordSetup{
-		Token: p.token, ApplicationID: p.appID, PublicKey: p.publicKey, ShardID: p.shardID, ShardCount: p.shardCount,
+// useSandbox takes the sandbox's Discord emulator when no Discord credentials are set.
+func (p *discordProvider) useSandbox(cfg *sandboxConfig, rt http.RoundTripper) bool {
+	if p.configured() {
+		return false
 	}
+	p.token, p.appID, p.publicKeyHex = cfg.Discord.Token, cfg.Discord.ApplicationID, cfg.Discord.PublicKey
+	p.transport = rt
+	return true
+}
+
+func (p *discordProvider) missing() string { return "DISCORD_TOKEN and DISCORD_APPLICATION_ID" }
+
+func (p *discordProvider) activityNames() []string {
+	return activityMethods((*activities.Discord)(nil))
 }
 
 // configured reports whether Discord is set up at all: a bot token (REST activities and the
@@ -102,7 +116,7 @@ func (p *discordProvider) validate() error {
 // discordSession returns the provider's one session, shared by the activities and the gateway.
 func (p *discordProvider) discordSession() (*discordgo.Session, error) {
 	p.once.Do(func() {
-		p.session, p.err = discordsession.New(p.token, nil)
+		p.session, p.err = discordsession.New(p.token, p.transport)
 	})
 	return p.session, p.err
 }
@@ -119,17 +133,12 @@ func (p *discordProvider) addActivities(ctx context.Context, log *slog.Logger, a
 	return nil
 }
 
-// addIngress serves HTTP interactions when a public key is set and runs the gateway (DMs, and
-// interactions when no interactions URL is configured) when a token is set.
-func (p *discordProvider) addIngress(ctx context.Context, log *slog.Logger, cfg *ingress.Config, goFn func(func(context.Context) error)) error {
+// addIngress serves HTTP interactions when a public key is set. The gateway connection (DMs,
+// and interactions when no interactions URL is configured) is `flexcord gateway`'s, one process
+// per shard, so that ingress replicas never open one each; FLEXCORD_INGRESS_GATEWAY=true makes
+// ingress open it itself, for a single-process deployment.
+func (p *discordProvider) addIngress(ctx context.Context, log *slog.Logger, cfg *ingress.Config, env ingressEnv) error {
 	dcfg := ingress.DiscordConfig{ApplicationID: p.appID, PublicKey: p.publicKey, ShardID: p.shardID, ShardCount: p.shardCount}
-	if p.token != "" {
-		s, err := p.discordSession()
-		if err != nil {
-			return err
-		}
-		dcfg.Session = s
-	}
 	// The gateway needs the ingress server, which exists once ingress.New runs the routes.
 	server := make(chan *ingress.Server, 1)
 	cfg.Routes = append(cfg.Routes, func(s *ingress.Server, r *mux.Router) {
@@ -141,17 +150,30 @@ func (p *discordProvider) addIngress(ctx context.Context, log *slog.Logger, cfg 
 		default:
 		}
 	})
-	if dcfg.Session == nil {
-		log.Info("DISCORD_TOKEN is not set: serving HTTP interactions only, no gateway (DMs are not received)")
+	switch {
+	case !p.gateway && len(dcfg.PublicKey) == 0:
+		log.Warn("Discord: DISCORD_PUBLIC_KEY is not set, so no HTTP interactions are served here, and the gateway is `flexcord gateway`'s (FLEXCORD_INGRESS_GATEWAY=true opens it here)")
 		return nil
+	case !p.gateway:
+		log.Info("Discord: serving HTTP interactions; the gateway connection (DMs) is `flexcord gateway`'s")
+		return nil
+	case p.token == "":
+		return errors.New("FLEXCORD_INGRESS_GATEWAY=true needs DISCORD_TOKEN: the gateway connection authenticates with the bot token")
 	}
-	goFn(func(ctx context.Context) error {
+	s, err := p.discordSession()
+	if err != nil {
+		return err
+	}
+	dcfg.Session = s
+	state := watchGateway(s)
+	env.ready.add("discord gateway", state.check)
+	env.goFn(func(ctx context.Context) error {
 		select {
-		case s := <-server:
-			return ingress.RunDiscordGateway(ctx, s, dcfg)
+		case in := <-server:
+			runGateway(ctx, in, dcfg, state, log)
 		case <-ctx.Done():
-			return nil
 		}
+		return nil
 	})
 	return nil
 }

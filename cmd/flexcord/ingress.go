@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -15,20 +14,40 @@ import (
 	"github.com/flexcord/flexcord/internal/temporalclient"
 )
 
+const ingressIntro = `Usage: flexcord ingress [flags]
+
+Serves the HTTP front door: Discord interactions, Twilio webhooks, pushed #announcements items,
+/healthz, /readyz and /metrics. It is stateless: run as many as you need. It does not open the
+Discord gateway (that is flexcord gateway's, one process per shard) unless
+FLEXCORD_INGRESS_GATEWAY=true. It starts and serves /healthz even while Temporal cannot be
+reached; /readyz says what is missing.
+`
+
 func ingressCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("ingress", stderr)
+	setIntro(fs, ingressIntro)
 	b := config.NewBinder(fs)
 	var c common
+	var sb sandboxSettings
 	var httpAddr string
+	var openGateway bool
 	c.bind(b)
 	c.bindConversation(b)
 	c.bindIngress(b)
 	b.String(&httpAddr, "http-addr", "FLEXCORD_HTTP_ADDR", ":8080", "address ingress listens on")
+	b.Bool(&openGateway, "gateway", "FLEXCORD_INGRESS_GATEWAY", false, "also hold the Discord gateway connection (DMs) in this process, as flexcord gateway does; for a single ingress only, never for replicas")
 	provs := newProviders()
 	for _, p := range provs {
 		p.bind(b)
 	}
+	sb.bind(b)
+	describeFeedSecrets(b)
+	describeTemporal(b)
+	describeTelemetry(b)
 	if err := parse(fs, b, args); err != nil {
+		return err
+	}
+	if err := sb.validate(); err != nil {
 		return err
 	}
 	for _, p := range provs {
@@ -36,13 +55,15 @@ func ingressCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 			return err
 		}
 	}
+	discordOf(provs).gateway = openGateway
 	log, err := c.logger(stderr)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", httpAddr)
+	routeDiscordgoLogs(log)
+	ln, err := listen(httpAddr)
 	if err != nil {
-		return fmt.Errorf("ingress address %s is already in use (set --http-addr or FLEXCORD_HTTP_ADDR): %w", httpAddr, err)
+		return err
 	}
 	defer ln.Close()
 	tel, err := telemetry.Setup(ctx, "flexcord-ingress", Version())
@@ -56,21 +77,46 @@ func ingressCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	defer tc.Close()
-	cfg := ingress.Config{Temporal: tc, Log: log, Telemetry: tel, MaxInFlight: c.maxInFlight, Conversation: c.conv}
+	ready := &readiness{}
+	ready.add("temporal", temporalCheck(tc))
+	srv := newRoleServer(ready, tel)
 	g, gctx := errgroup.WithContext(ctx)
-	for _, p := range provs {
-		if !p.configured() {
-			log.Warn(p.name() + " is not configured; its routes are off")
-			continue
-		}
-		if err := p.addIngress(gctx, log, &cfg, func(f func(context.Context) error) { g.Go(func() error { return f(gctx) }) }); err != nil {
-			return fmt.Errorf("%s ingress: %w", p.name(), err)
-		}
-	}
-	// Pushed #announcements items: sources with FLEXCORD_FEED_SECRET_<NAME> set take them.
-	cfg.Routes = append(cfg.Routes, ingress.AnnouncementsRoutes(ingress.AnnouncementsConfig{}))
-	in := ingress.New(cfg)
+	g.Go(func() error { return srv.serve(gctx, ln, log) })
 	log.Info("ingress listening", "addr", ln.Addr().String(), "version", Version())
-	g.Go(func() error { return in.Serve(gctx, ln) })
+
+	g.Go(func() error {
+		if needsSandbox(sb.url, provs, log) {
+			state := newComponentState("not fetched yet")
+			ready.add("sandbox", state.check)
+			// Ready once the routes that use the sandbox's settings are served.
+			defer func() {
+				if srv.inner.Load() != nil {
+					state.set(nil)
+				}
+			}()
+			cfg, err := fetchSandboxConfig(gctx, sb.url, state, log)
+			if err != nil {
+				return nil // stopped while waiting
+			}
+			if err := applySandbox(cfg, sb.url, provs, log); err != nil {
+				return err
+			}
+		}
+		cfg := ingress.Config{Temporal: tc, Log: log, Telemetry: tel, MaxInFlight: c.maxInFlight, Conversation: c.conv}
+		env := ingressEnv{goFn: func(f func(context.Context) error) { g.Go(func() error { return f(gctx) }) }, ready: ready}
+		for _, p := range provs {
+			if !p.configured() {
+				log.Warn(p.name() + " is not configured; its routes are off")
+				continue
+			}
+			if err := p.addIngress(gctx, log, &cfg, env); err != nil {
+				return fmt.Errorf("%s ingress: %w", p.name(), err)
+			}
+		}
+		// Pushed #announcements items: sources with FLEXCORD_FEED_SECRET_<NAME> set take them.
+		cfg.Routes = append(cfg.Routes, ingress.AnnouncementsRoutes(ingress.AnnouncementsConfig{}))
+		srv.setHandler(ingress.New(cfg).Handler())
+		return nil
+	})
 	return g.Wait()
 }

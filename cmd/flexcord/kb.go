@@ -8,9 +8,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"sort"
 
+	"github.com/flexcord/flexcord/internal/config"
 	"github.com/flexcord/flexcord/kb"
 	"github.com/flexcord/flexcord/kb/eval"
 )
@@ -76,9 +76,10 @@ func kbEval(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 }
 
 func kbCheck(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("kb check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dir := fs.String("dir", os.Getenv("KB_DIR"), "directory of Markdown articles (env KB_DIR; default: the embedded sample)")
+	fs := newFlagSet("kb check", stderr)
+	b := config.NewBinder(fs)
+	dir := new(string)
+	b.String(dir, "dir", "KB_DIR", "", "directory of Markdown articles (default: the embedded sample)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -1,12 +1,18 @@
 // Command flexcord runs flexcord: Discord community support wired to Twilio Flex through durable
 // Temporal workflows. One binary, several subcommands:
 //
-//	flexcord dev       the whole system in one process (embedded Temporal server and UI, worker,
-//	                   ingress; local emulators when no Discord/Twilio credentials are set)
 //	flexcord worker    workflows and activities, against a Temporal cluster
-//	flexcord ingress   the HTTP and gateway front door, against a Temporal cluster
+//	flexcord ingress   the HTTP front door (interactions, webhooks), against a Temporal cluster
+//	flexcord gateway   the Discord gateway connection, one process per shard
 //	flexcord discord, flex, deliveries, cases, conversations, feeds, kb   setup and operator tools
 //	flexcord version   the version
+//
+// The development build (go build -tags dev, as `make build` does) adds:
+//
+//	flexcord dev       the whole system in one process (embedded Temporal server and UI, worker,
+//	                   ingress, gateway; local emulators when no Discord/Twilio credentials are set)
+//	flexcord sandbox   the Discord and Twilio emulators and the sandbox page, for roles run apart
+//	flexcord temporal  the embedded Temporal server and UI alone
 //
 // Every flag has an environment-variable twin; run a subcommand with -h to see them.
 package main
@@ -41,9 +47,9 @@ func main() {
 const usage = `flexcord: Discord community support wired to Twilio Flex through Temporal workflows.
 
 Usage:
-  flexcord dev                    run everything locally (embedded Temporal, UI, worker, ingress)
   flexcord worker                 run the worker against a Temporal cluster
-  flexcord ingress                run the HTTP front door against a Temporal cluster
+  flexcord ingress                run the HTTP front door (interactions, webhooks) against a Temporal cluster
+  flexcord gateway                hold the Discord gateway connection (DMs) for one shard
   flexcord discord register-commands [--guild ID]
                                   register /helpme, /bug and /new_feature with Discord
   flexcord flex setup             point the Flex TaskRouter workspace at ingress
@@ -57,6 +63,11 @@ Usage:
                                   manage the #announcements sources (feeds polled by Schedules)
   flexcord kb eval|check          evaluate or check the knowledge base
   flexcord version                print the version
+
+Development build only (make build, or go build -tags dev ./cmd/flexcord):
+  flexcord dev                    run everything locally (embedded Temporal, UI, worker, ingress, gateway)
+  flexcord sandbox                run the Discord and Twilio emulators and the sandbox page alone
+  flexcord temporal               run the embedded Temporal server and UI alone
 
 Run "flexcord <command> -h" for a command's flags and environment variables.
 `
@@ -75,7 +86,6 @@ func register(name string, cmd command) {
 }
 
 func init() {
-	register("dev", devCommand)
 	register("worker", workerCommand)
 	register("ingress", ingressCommand)
 	register("version", versionCommand)

@@ -320,6 +320,7 @@ func update(ctx context.Context, tc client.Client, workflowID, name string, arg,
 func bindTemporal(b *config.Binder, address, namespace *string) {
 	b.String(address, "address", "", "", "Temporal frontend host:port (default TEMPORAL_ADDRESS, else localhost:7233)")
 	b.String(namespace, "namespace", "", "", "Temporal namespace (default TEMPORAL_NAMESPACE, else default)")
+	describeTemporal(b)
 }
 
 func orDash(s string) string {

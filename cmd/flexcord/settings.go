@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/flexcord/flexcord/internal/config"
@@ -56,11 +58,64 @@ func parse(fs *flag.FlagSet, b *config.Binder, args []string) error {
 	return nil
 }
 
+// newFlagSet returns a flag set for a command. Its help is completed by config.NewBinder (the
+// flags, then every variable with its default); setIntro gives it an introduction.
 func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("flexcord "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = nil
 	return fs
+}
+
+// setIntro makes -h print intro before the flags and variables (config.NewBinder adds those);
+// call it before config.NewBinder.
+func setIntro(fs *flag.FlagSet, intro string) {
+	fs.Usage = func() { fmt.Fprint(fs.Output(), intro) }
+}
+
+// describeTemporal documents the variables the Temporal client reads (through the SDK's
+// envconfig: TEMPORAL_* and an optional temporal.toml profile), for -h.
+func describeTemporal(b *config.Binder) {
+	for _, v := range []struct{ env, def, usage string }{
+		{"TEMPORAL_ADDRESS", "localhost:7233", "Temporal frontend host:port"},
+		{"TEMPORAL_NAMESPACE", "default", "Temporal namespace"},
+		{"TEMPORAL_API_KEY", "", "API key (Temporal Cloud); turns TLS on"},
+		{"TEMPORAL_TLS", "", "true to connect with TLS (on by default with an API key or a client certificate)"},
+		{"TEMPORAL_TLS_CLIENT_CERT_PATH", "", "client certificate file (mTLS)"},
+		{"TEMPORAL_TLS_CLIENT_CERT_DATA", "", "client certificate, PEM, instead of the file"},
+		{"TEMPORAL_TLS_CLIENT_KEY_PATH", "", "client private key file (mTLS)"},
+		{"TEMPORAL_TLS_CLIENT_KEY_DATA", "", "client private key, PEM, instead of the file"},
+		{"TEMPORAL_TLS_SERVER_CA_CERT_PATH", "", "CA certificate file that verifies the server"},
+		{"TEMPORAL_TLS_SERVER_CA_CERT_DATA", "", "CA certificate, PEM, instead of the file"},
+		{"TEMPORAL_TLS_SERVER_NAME", "", "server name to verify (SNI), when it differs from the address"},
+		{"TEMPORAL_TLS_DISABLE_HOST_VERIFICATION", "false", "skip the server's host name check"},
+		{"TEMPORAL_CLIENT_AUTHORITY", "", "authority (:authority header) to send"},
+		{"TEMPORAL_GRPC_META_<NAME>", "", "gRPC header <name> to send with every call"},
+		{"TEMPORAL_PROFILE", "default", "profile of the configuration file to use"},
+		{"TEMPORAL_CONFIG_FILE", "", "Temporal client configuration file (TOML; default: temporal.toml in the user's config directory, when present)"},
+	} {
+		b.Describe(v.env, v.def, v.usage, v.env == "TEMPORAL_API_KEY" || strings.HasSuffix(v.env, "_KEY_DATA"))
+	}
+}
+
+// describeTelemetry documents the OpenTelemetry variables telemetry.Setup reads, for -h.
+func describeTelemetry(b *config.Binder) {
+	b.Describe("OTEL_EXPORTER_OTLP_ENDPOINT", "", "also send traces and metrics over OTLP/gRPC to this endpoint (metrics are always at /metrics)", false)
+	b.Describe("OTEL_EXPORTER_OTLP_HEADERS", "", "headers for the OTLP exporters (key=value,…); the other OTEL_EXPORTER_OTLP_* variables apply too", true)
+	b.Describe("OTEL_RESOURCE_ATTRIBUTES", "", "extra resource attributes of traces and metrics (key=value,…)", false)
+}
+
+// describeFeedSecrets documents the push secrets of #announcements sources, for -h.
+func describeFeedSecrets(b *config.Binder) {
+	b.Describe("FLEXCORD_FEED_SECRET_<NAME>", "", "HMAC secret of pushes to POST /announcements/<name> (name upper-cased, - as _); sources without one refuse pushes", true)
 }
 
 // discardLogger is for short-lived operator commands, whose output is their answer.
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// shutdownWithin calls f with a deadline.
+func shutdownWithin(f func(context.Context) error, d time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	_ = f(ctx)
+}

@@ -15,7 +15,6 @@ import (
 	"github.com/flexcord/flexcord/activities"
 	"github.com/flexcord/flexcord/ingress"
 	"github.com/flexcord/flexcord/internal/config"
-	"github.com/flexcord/flexcord/internal/devstack"
 	"github.com/flexcord/flexcord/internal/twilioclient"
 	"github.com/flexcord/flexcord/worker"
 )
@@ -33,10 +32,10 @@ type twilioProvider struct {
 	publicURL                                string
 	inactiveTimer, closedTimer               time.Duration
 
-	// transport carries the Twilio REST calls; nil means the real Twilio. `flexcord dev` points
-	// it at the local emulator (twilioemu.Server.Transport) when no TWILIO_* credentials are
-	// set, after filling in the emulator's account, token, workspace and workflow SIDs and the
-	// local ingress URL as publicURL.
+	// transport carries the Twilio REST calls; nil means the real Twilio. FLEXCORD_SANDBOX_URL
+	// points it at a sandbox's emulator when no TWILIO_* credentials are set, after filling in
+	// the emulator's account, token, workspace and workflow SIDs (and, unless
+	// FLEXCORD_PUBLIC_URL is set, the ingress URL the sandbox sends webhooks to as publicURL).
 	transport http.RoundTripper
 }
 
@@ -56,6 +55,29 @@ func (p *twilioProvider) bind(b *config.Binder) {
 }
 
 func (p *twilioProvider) configured() bool { return p.accountSID != "" }
+
+// useSandbox takes the sandbox's Twilio emulator when no Twilio credentials are set.
+func (p *twilioProvider) useSandbox(cfg *sandboxConfig, rt http.RoundTripper) bool {
+	if p.configured() {
+		return false
+	}
+	p.accountSID, p.authToken = cfg.Twilio.AccountSID, cfg.Twilio.AuthToken
+	p.apiKey, p.apiSecret = "", ""
+	p.workspaceSID, p.workflowSID = cfg.Twilio.WorkspaceSID, cfg.Twilio.WorkflowSID
+	if p.publicURL == "" {
+		p.publicURL = cfg.IngressURL
+	}
+	p.transport = rt
+	return true
+}
+
+func (p *twilioProvider) missing() string {
+	return "TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FLEX_WORKSPACE_SID, TWILIO_FLEX_WORKFLOW_SID and FLEXCORD_PUBLIC_URL"
+}
+
+func (p *twilioProvider) activityNames() []string {
+	return activityMethods((*activities.Flex)(nil))
+}
 
 var (
 	twilioSIDPattern    = regexp.MustCompile(`^[A-Z]{2}[0-9a-fA-F]{32}$`)
@@ -134,7 +156,7 @@ func (p *twilioProvider) addActivities(ctx context.Context, log *slog.Logger, ac
 	return nil
 }
 
-func (p *twilioProvider) addIngress(ctx context.Context, log *slog.Logger, cfg *ingress.Config, goFn func(func(context.Context) error)) error {
+func (p *twilioProvider) addIngress(ctx context.Context, log *slog.Logger, cfg *ingress.Config, env ingressEnv) error {
 	if p.authToken == "" {
 		return errors.New("TWILIO_AUTH_TOKEN is required to verify Twilio webhook signatures")
 	}
@@ -197,11 +219,4 @@ func flexSetup(ctx context.Context, p *twilioProvider, args []string, stdout, st
 		fmt.Fprintf(stdout, "  %s\n", c)
 	}
 	return nil
-}
-
-// useInDev makes `flexcord dev` talk to this Twilio account instead of the emulator.
-func (p *twilioProvider) useInDev(o *devstack.Options) {
-	o.Twilio = &devstack.TwilioSetup{
-		Credentials: p.credentials(), WorkspaceSID: p.workspaceSID, WorkflowSID: p.workflowSID, PublicURL: p.baseURL(),
-	}
 }

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -17,28 +20,44 @@ import (
 	"github.com/flexcord/flexcord/internal/temporalclient"
 	"github.com/flexcord/flexcord/kb"
 	"github.com/flexcord/flexcord/worker"
+	"github.com/flexcord/flexcord/workflows"
 )
+
+const workerIntro = `Usage: flexcord worker [flags]
+
+Runs the Conversation, Case and Feed workflows and the activities on task queue "flexcord",
+against the Temporal cluster TEMPORAL_* names. Run as many as you need. It starts and serves
+/healthz even while Temporal cannot be reached, retrying with back-off; /readyz says what is
+missing. A provider without credentials is left out: the worker registers the other activities
+and says which ones it cannot run (with FLEXCORD_SANDBOX_URL, the sandbox's emulators stand in).
+`
 
 func workerCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("worker", stderr)
+	setIntro(fs, workerIntro)
 	b := config.NewBinder(fs)
 	var c common
 	var k kbSettings
-	var feedsFile string
+	var sb sandboxSettings
+	var feedsFile, httpAddr string
 	c.bind(b)
 	k.bind(b)
 	b.String(&feedsFile, "feeds-file", "FLEXCORD_FEEDS_FILE", "", "YAML or JSON file of #announcements sources, applied at start (see README, Announcements)")
+	b.String(&httpAddr, "http-addr", "FLEXCORD_HTTP_ADDR", ":8082", "address of the worker's health and metrics server (/healthz, /readyz, /metrics)")
 	provs := newProviders()
 	for _, p := range provs {
 		p.bind(b)
 	}
+	sb.bind(b)
+	describeTemporal(b)
+	describeTelemetry(b)
 	if err := parse(fs, b, args); err != nil {
 		return err
 	}
+	if err := sb.validate(); err != nil {
+		return err
+	}
 	for _, p := range provs {
-		if !p.configured() {
-			return fmt.Errorf("%s is not configured: a worker needs every provider's credentials (flexcord worker -h lists the variables; see README, Configuration)", p.name())
-		}
 		if err := p.validate(); err != nil {
 			return err
 		}
@@ -54,19 +73,52 @@ func workerCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
+	routeDiscordgoLogs(log)
+	ln, err := listen(httpAddr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
 	tel, err := telemetry.Setup(ctx, "flexcord-worker", Version())
 	if err != nil {
 		return err
 	}
 	defer shutdownWithin(tel.Shutdown, 5*time.Second)
-	tc, co, err := temporalclient.Dial(temporalclient.Options{Logger: log, Telemetry: tel})
+	// A lazy client: the worker starts, and answers /healthz, while Temporal is unreachable.
+	tc, co, err := temporalclient.Dial(temporalclient.Options{Logger: log, Telemetry: tel, Lazy: true})
 	if err != nil {
 		return err
 	}
 	defer tc.Close()
-	ns := co.Namespace
-	if err := worker.RegisterSearchAttributes(ctx, tc, ns, log); err != nil {
-		return err
+	ready := &readiness{}
+	ready.add("temporal", temporalCheck(tc))
+	srv := newRoleServer(ready, tel)
+	srv.setHandler(http.NotFoundHandler()) // health and metrics only
+	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
+	served := make(chan error, 1)
+	go func() { served <- srv.serve(serveCtx, ln, log) }()
+	defer func() {
+		stopServing()
+		<-served
+	}()
+	log.Info("worker listening", "addr", ln.Addr().String(), "version", Version())
+
+	if needsSandbox(sb.url, provs, log) {
+		state := newComponentState("not fetched yet")
+		ready.add("sandbox", state.check)
+		cfg, err := fetchSandboxConfig(ctx, sb.url, state, log)
+		if err != nil {
+			return nil // stopped while waiting
+		}
+		discordWasSet := discordOf(provs).configured()
+		if err := applySandbox(cfg, sb.url, provs, log); err != nil {
+			return err
+		}
+		state.set(nil)
+		if !discordWasSet {
+			// The sample blog posts in the sandbox's #announcements.
+			sources = append(sources, cfg.Feeds...)
+		}
 	}
 	store, err := k.open(log)
 	if err != nil {
@@ -78,18 +130,66 @@ func workerCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	w := worker.New(tc, acts, sdkworker.Options{})
-	if err := w.Start(); err != nil {
-		return fmt.Errorf("start worker on task queue flexcord: %w", err)
+	for _, p := range provs {
+		if p.configured() {
+			continue
+		}
+		reason := fmt.Errorf("not configured (set %s): this worker cannot run %s", p.missing(), strings.Join(p.activityNames(), ", "))
+		log.Warn(p.name()+" is not configured; its activities are not registered here, and wait for a worker that has them",
+			"set", p.missing(), "activities", p.activityNames())
+		ready.add(strings.ToLower(p.name()), func(context.Context) error { return reason })
 	}
-	defer w.Stop()
-	log.Info("worker started", "task_queue", "flexcord", "namespace", ns, "version", Version())
-	if len(sources) > 0 {
-		// Applied once the worker runs: configuring a Feed waits for a worker to answer.
-		go applyFeeds(ctx, tc, sources, log)
-	}
-	<-ctx.Done()
+	state := newComponentState("not started yet")
+	ready.add("worker", state.check)
+	runWorker(ctx, tc, co.Namespace, acts, state, log, func() {
+		if len(sources) > 0 {
+			// Applied once the worker runs: configuring a Feed waits for a worker to answer.
+			go applyFeeds(ctx, tc, sources, log)
+		}
+	})
 	return nil
+}
+
+// runWorker runs the worker on task queue flexcord until ctx is done. While Temporal cannot be
+// reached, it retries with back-off: first the search attributes, then the worker's start (a
+// worker that failed to start cannot start again, so each attempt builds a new one). A worker
+// that stops on a fatal error is replaced the same way. started runs once, after the first
+// start.
+func runWorker(ctx context.Context, tc client.Client, namespace string, acts worker.Activities, state *componentState, log *slog.Logger, started func()) {
+	var b backoff
+	var once sync.Once
+	for {
+		err := worker.RegisterSearchAttributes(ctx, tc, namespace, log)
+		if err == nil {
+			fatal := make(chan error, 1)
+			w := worker.New(tc, acts, sdkworker.Options{OnFatalError: func(err error) { fatal <- err }})
+			if err = w.Start(); err == nil {
+				state.set(nil)
+				b = backoff{}
+				log.Info("worker started", "task_queue", workflows.TaskQueue, "namespace", namespace, "version", Version())
+				once.Do(started)
+				select {
+				case <-ctx.Done():
+					w.Stop()
+					return
+				case err = <-fatal:
+					log.Error("worker stopped on a fatal error; starting a new one", "error", err)
+				}
+			} else {
+				err = fmt.Errorf("start worker on task queue %s: %w", workflows.TaskQueue, err)
+				go w.Stop()
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		state.set(fmt.Errorf("not running (%s)", grpcReason(err)))
+		d := b.wait()
+		log.Warn("worker not running; retrying", "retry_in", d.String(), "error", err)
+		if !sleep(ctx, d) {
+			return
+		}
+	}
 }
 
 // applyFeeds applies the sources of the feeds file, retrying each with back-off until it is
@@ -102,10 +202,10 @@ func applyFeeds(ctx context.Context, tc client.Client, sources []feedadmin.Sourc
 			res, err := feedadmin.Apply(actx, tc, src.Config())
 			cancel()
 			if err == nil {
-				log.Info("feeds file: source applied", "source", src.Name, "schedule_created", res.CreatedSchedule, "schedule_updated", res.UpdatedSchedule)
+				log.Info("#announcements source applied", "source", src.Name, "schedule_created", res.CreatedSchedule, "schedule_updated", res.UpdatedSchedule)
 				break
 			}
-			log.Warn("feeds file: source not applied yet", "source", src.Name, "retry_in", backoff, "error", err)
+			log.Warn("#announcements source not applied yet", "source", src.Name, "retry_in", backoff.String(), "error", err)
 			select {
 			case <-ctx.Done():
 				return

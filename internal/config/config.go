@@ -7,8 +7,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
+	"strings"
+	"text/tabwriter"
 	"time"
 )
 
@@ -27,10 +30,28 @@ type Var struct {
 	Secret                    bool
 }
 
-// NewBinder binds flags on fs to the process environment.
+// NewBinder binds flags on fs to the process environment. It also makes fs's help (-h) list
+// the flags and then every variable bound or described on the binder, with its default. A Usage
+// function set on fs before is printed first, as the command's introduction: it should not
+// print the flags itself (flag.NewFlagSet's default Usage does; set Usage to nil for a plain
+// "Usage of <name>:" line).
 func NewBinder(fs *flag.FlagSet) *Binder {
-	return &Binder{fs: fs, lookup: os.LookupEnv}
+	b := &Binder{fs: fs, lookup: os.LookupEnv}
+	intro := fs.Usage
+	fs.Usage = func() {
+		w := fs.Output()
+		if intro != nil {
+			intro()
+		} else {
+			fmt.Fprintf(w, "Usage of %s:\n", fs.Name())
+		}
+		b.WriteHelp(w)
+	}
+	return b
 }
+
+// FlagSet returns the flag set the binder registers flags on.
+func (b *Binder) FlagSet() *flag.FlagSet { return b.fs }
 
 // WithLookup replaces the environment, for tests.
 func (b *Binder) WithLookup(lookup func(string) (string, bool)) *Binder {
@@ -73,6 +94,74 @@ func (b *Binder) string(p *string, flagName, env, def, usage string, secret bool
 	if flagName != "" {
 		b.fs.StringVar(p, flagName, *p, usage)
 	}
+}
+
+// Bool binds a boolean setting ("true", "false", "1", "0", as strconv.ParseBool reads them).
+func (b *Binder) Bool(p *bool, flagName, env string, def bool, usage string) {
+	usage = b.record(flagName, env, strconv.FormatBool(def), usage, false)
+	*p = def
+	if v, ok := b.env(env); ok {
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			b.errs = append(b.errs, fmt.Errorf("%s=%q is not true or false", env, v))
+		} else {
+			*p = on
+		}
+	}
+	if flagName != "" {
+		b.fs.BoolVar(p, flagName, *p, usage)
+	}
+}
+
+// Describe documents a variable that is read elsewhere (by a library such as the Temporal SDK's
+// environment configuration, or by a pattern such as FLEXCORD_FEED_SECRET_<NAME>), so that the
+// command's help lists it with the ones the binder reads itself.
+func (b *Binder) Describe(env, def, usage string, secret bool) {
+	b.Vars = append(b.Vars, Var{Env: env, Default: def, Usage: usage, Secret: secret})
+}
+
+// WriteHelp writes the flags (as flag.PrintDefaults does) and then every variable, once each,
+// in registration order, with its default and the flag that overrides it.
+func (b *Binder) WriteHelp(w io.Writer) {
+	hasFlags := false
+	b.fs.VisitAll(func(*flag.Flag) { hasFlags = true })
+	if hasFlags {
+		fmt.Fprintln(w, "\nFlags:")
+		out := b.fs.Output()
+		b.fs.SetOutput(w)
+		b.fs.PrintDefaults()
+		b.fs.SetOutput(out)
+	}
+	seen := map[string]bool{}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	n := 0
+	for _, v := range b.Vars {
+		if v.Env == "" || seen[v.Env] {
+			continue
+		}
+		seen[v.Env] = true
+		if n == 0 {
+			fmt.Fprintln(w, "\nEnvironment variables (a flag given on the command line wins):")
+		}
+		n++
+		def := "default " + v.Default
+		if v.Default == "" {
+			def = "unset"
+		}
+		var notes []string
+		if v.Secret {
+			notes = append(notes, "secret")
+		}
+		if v.Flag != "" {
+			notes = append(notes, "flag -"+v.Flag)
+		}
+		usage := strings.ReplaceAll(v.Usage, "\n", " ")
+		if len(notes) > 0 {
+			usage += " (" + strings.Join(notes, "; ") + ")"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", v.Env, def, usage)
+	}
+	_ = tw.Flush()
 }
 
 // Int binds an integer setting.

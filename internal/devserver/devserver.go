@@ -12,10 +12,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	uiserver "github.com/temporalio/ui-server/v2/server"
@@ -27,7 +29,6 @@ import (
 	"go.temporal.io/server/common/cluster"
 	"go.temporal.io/server/common/config"
 	"go.temporal.io/server/common/dynamicconfig"
-	"go.temporal.io/server/common/log"
 	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
 	sqliteschema "go.temporal.io/server/schema/sqlite"
 	"go.temporal.io/server/temporal"
@@ -52,6 +53,9 @@ type Options struct {
 	SearchAttributes map[string]enumspb.IndexedValueType
 	// LogLevel of the server's own logs: debug, info, warn, error or fatal (default warn).
 	LogLevel string
+	// Logger receives the server's own logs (at LogLevel and above), so that they share the
+	// format of the process's other logs. Nil writes JSON to standard error.
+	Logger *slog.Logger
 	// Untuned runs with Temporal's default dynamic configuration, for side-by-side benchmarks.
 	Untuned bool
 }
@@ -65,9 +69,10 @@ type Server struct {
 	// Namespace is the namespace created at start-up.
 	Namespace string
 
-	server temporal.Server
-	ui     *uiserver.Server
-	uiDone chan struct{}
+	server   temporal.Server
+	ui       *uiserver.Server
+	uiDone   chan struct{}
+	stopping *atomic.Bool
 }
 
 // PortInUseError reports a port that another process holds.
@@ -142,7 +147,8 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("create namespace %s: %w", opts.Namespace, err)
 	}
 
-	logger := log.NewZapLogger(log.BuildZapLogger(log.Config{Stdout: false, Level: opts.LogLevel, Format: "json"}))
+	start, stopping := newStartLog(), new(atomic.Bool)
+	logger := newServerLogger(opts.Logger, opts.LogLevel, start, stopping)
 	srv, err := temporal.NewServer(
 		temporal.WithConfig(cfg),
 		temporal.ForServices(temporal.DefaultServices),
@@ -153,17 +159,22 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("create Temporal server: %w", err)
 	}
 	if err := srv.Start(); err != nil {
+		start.flush()
 		return nil, fmt.Errorf("start Temporal server: %w", err)
 	}
 	s := &Server{
 		FrontendAddr: net.JoinHostPort(opts.IP, strconv.Itoa(opts.FrontendPort)),
 		Namespace:    opts.Namespace,
 		server:       srv,
+		stopping:     stopping,
 	}
 	if err := s.waitReady(ctx); err != nil {
+		start.flush()
+		stopping.Store(true)
 		_ = srv.Stop()
 		return nil, err
 	}
+	start.started()
 	if opts.UI {
 		s.startUI(opts)
 	}
@@ -343,8 +354,10 @@ func (s *Server) FrontendPort() int {
 	return n
 }
 
-// Stop stops the UI and the server.
+// Stop stops the UI and the server. What the server's services report while they go away one
+// after the other (peers that no longer answer) is logged at debug level only.
 func (s *Server) Stop() error {
+	s.stopping.Store(true)
 	if s.ui != nil {
 		s.ui.Stop()
 		<-s.uiDone

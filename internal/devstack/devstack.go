@@ -86,6 +86,13 @@ type Options struct {
 	Twilio  *TwilioSetup
 	// ServerLogLevel is the embedded Temporal server's log level (default warn).
 	ServerLogLevel string
+	// ServerLog receives the embedded Temporal server's logs (at ServerLogLevel and above); nil
+	// writes them as JSON to standard error. `flexcord dev` passes its own logger, so that
+	// --log-format applies to them too.
+	ServerLog *slog.Logger
+	// DiscordEmulatorAddr and TwilioEmulatorAddr are where the emulators listen (default
+	// 127.0.0.1:0, a free port); Stack.Discord.URL() and Stack.Twilio.URL() tell where they are.
+	DiscordEmulatorAddr, TwilioEmulatorAddr string
 	// DiscordEmulatorKey signs the Discord emulator's interactions (generated when nil); tests
 	// set it to sign requests of their own.
 	DiscordEmulatorKey ed25519.PrivateKey
@@ -181,7 +188,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 
 	s.srvOpts = devserver.Options{
 		DataDir: opts.DataDir, FrontendPort: opts.TemporalPort, UI: opts.UI, UIPort: opts.UIPort,
-		SearchAttributes: worker.SearchAttributeTypes(), LogLevel: opts.ServerLogLevel,
+		SearchAttributes: worker.SearchAttributeTypes(), LogLevel: opts.ServerLogLevel, Logger: opts.ServerLog,
 	}
 	srv, err := devserver.Start(ctx, s.srvOpts)
 	if err != nil {
@@ -224,25 +231,14 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	// Discord: the real application, or the emulator posting signed interactions to ingress.
 	dset := opts.Discord
 	if dset == nil {
-		emu, err := discordemu.New(discordemu.Options{
-			InteractionsURL: s.URL + "/discord/interactions",
-			Guilds: []discordemu.Guild{{ID: SandboxGuildID, Name: "Sandbox", Locale: "en-US",
-				Channels: []string{SandboxGeneralChannel, SandboxBugChannel, SandboxFeatureChannel, SandboxAnnouncementsID},
-				ChannelInfo: []discordemu.Channel{
-					discordemu.TextChannel(SandboxGeneralChannel, "general"),
-					discordemu.TextChannel(SandboxBugChannel, "bug-report"),
-					discordemu.TextChannel(SandboxFeatureChannel, "feature-request"),
-					discordemu.AnnouncementChannel(SandboxAnnouncementsID, "announcements"),
-				}}},
-			Members:    SandboxMembers,
-			PrivateKey: opts.DiscordEmulatorKey,
-			Logger:     log.With("component", "discord-emulator"),
-		})
+		emu, err := newDiscordEmulator(s.URL, opts.DiscordEmulatorKey, "", log)
 		if err != nil {
 			return nil, fmt.Errorf("discord emulator: %w", err)
 		}
-		if err := emu.Start("127.0.0.1:0"); err != nil {
-			return nil, fmt.Errorf("discord emulator: %w", err)
+		addr := orDefault(opts.DiscordEmulatorAddr, "127.0.0.1:0")
+		if err := emu.Start(addr); err != nil {
+			_ = emu.Close()
+			return nil, &devserver.PortInUseError{What: "Discord emulator", Addr: addr, Err: err}
 		}
 		s.closers = append(s.closers, emu.Close)
 		s.Discord = emu
@@ -269,17 +265,14 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	// Twilio: the real account, or the emulator sending signed webhooks to ingress.
 	tset := opts.Twilio
 	if tset == nil {
-		emu, err := twilioemu.New(twilioemu.Options{
-			AccountSID: SandboxTwilioAccountSID, AuthToken: SandboxTwilioAuthToken,
-			EventCallbackURL: s.URL + "/twilio/taskrouter",
-			EventsFilter:     "reservation.accepted,task.wrapup,task.completed,task.canceled,workflow.timeout",
-			Logger:           log.With("component", "twilio-emulator"),
-		})
+		emu, err := newTwilioEmulator(s.URL, log)
 		if err != nil {
 			return nil, fmt.Errorf("twilio emulator: %w", err)
 		}
-		if err := emu.Start("127.0.0.1:0"); err != nil {
-			return nil, fmt.Errorf("twilio emulator: %w", err)
+		addr := orDefault(opts.TwilioEmulatorAddr, "127.0.0.1:0")
+		if err := emu.Start(addr); err != nil {
+			_ = emu.Close()
+			return nil, &devserver.PortInUseError{What: "Twilio emulator", Addr: addr, Err: err}
 		}
 		s.closers = append(s.closers, emu.Close)
 		s.Twilio = emu
