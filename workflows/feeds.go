@@ -228,6 +228,11 @@ func (f *feedWF) run(ctx workflow.Context) (FeedStatus, error) {
 		f.answerSettled(ctx)
 		f.publish(ctx)
 		if f.s.Removed && f.out.inFlight == 0 && !f.fetching && f.answering == 0 {
+			// Polls that arrived meanwhile hear that the source is gone; pushes are dropped.
+			if f.polls.Len() > 0 || f.pushes.Len() > 0 {
+				f.sel.Select(ctx)
+				continue
+			}
 			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
 				return FeedStatus{}, err
 			}
