@@ -44,6 +44,10 @@ func workerCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	k.bind(b)
 	b.String(&feedsFile, "feeds-file", "FLEXCORD_FEEDS_FILE", "", "YAML or JSON file of #announcements sources, applied at start (see README, Announcements)")
 	b.String(&httpAddr, "http-addr", "FLEXCORD_HTTP_ADDR", ":8082", "address of the worker's health and metrics server (/healthz, /readyz, /metrics)")
+	var discordRate, twilioRate, providerConcurrency int
+	b.Int(&discordRate, "discord-rate", "FLEXCORD_DISCORD_RATE", worker.DefaultDiscordPerSecond, "Discord activities started per second across all workers (give every worker the same value; Discord allows 50 requests/s per bot)")
+	b.Int(&twilioRate, "twilio-rate", "FLEXCORD_TWILIO_RATE", worker.DefaultTwilioPerSecond, "Twilio activities started per second across all workers (give every worker the same value)")
+	b.Int(&providerConcurrency, "provider-concurrency", "FLEXCORD_PROVIDER_CONCURRENCY", worker.DefaultConcurrency, "Discord or Twilio activities one worker runs at once, per provider")
 	provs := newProviders()
 	for _, p := range provs {
 		p.bind(b)
@@ -130,6 +134,10 @@ func workerCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
+	if discordRate <= 0 || twilioRate <= 0 || providerConcurrency <= 0 {
+		return fmt.Errorf("FLEXCORD_DISCORD_RATE, FLEXCORD_TWILIO_RATE and FLEXCORD_PROVIDER_CONCURRENCY must be at least 1")
+	}
+	acts.Limits = worker.Limits{DiscordPerSecond: float64(discordRate), TwilioPerSecond: float64(twilioRate), Concurrency: providerConcurrency}
 	for _, p := range provs {
 		if p.configured() {
 			continue
