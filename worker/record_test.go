@@ -81,18 +81,7 @@ func TestRecordHistories(t *testing.T) {
 	must(h.Get(ctx, nil))
 	must(s.client.GetWorkflow(ctx, workflows.CaseWorkflowID(caseID), "").Get(ctx, nil))
 
-	write := func(workflowID, name string) {
-		var events []*historypb.HistoryEvent
-		it := s.client.GetWorkflowHistory(ctx, workflowID, "", false, 0)
-		for it.HasNext() {
-			ev, err := it.Next()
-			must(err)
-			events = append(events, ev)
-		}
-		raw, err := protojson.MarshalOptions{Indent: "  "}.Marshal(&historypb.History{Events: events})
-		must(err)
-		must(os.WriteFile(filepath.Join(dir, name), raw, 0o644))
-	}
+	write := func(workflowID, name string) { writeHistory(t, s, dir, workflowID, "", name) }
 	write(id, "v1-conversation-journey.json")
 	write(workflows.CaseWorkflowID(caseID), "v1-case-support.json")
 	recordFailurePaths(t, s, dir)
@@ -147,18 +136,7 @@ func recordFeed(t *testing.T, s *stack, dir string) {
 	if posted != 4 {
 		t.Fatalf("%d posts, want 4 (the newest of the archive, two new, one pushed)", posted)
 	}
-	write := func(workflowID, name string) {
-		var events []*historypb.HistoryEvent
-		it := s.client.GetWorkflowHistory(ctx, workflowID, "", false, 0)
-		for it.HasNext() {
-			ev, err := it.Next()
-			must(err)
-			events = append(events, ev)
-		}
-		raw, err := protojson.MarshalOptions{Indent: "  "}.Marshal(&historypb.History{Events: events})
-		must(err)
-		must(os.WriteFile(filepath.Join(dir, name), raw, 0o644))
-	}
+	write := func(workflowID, name string) { writeHistory(t, s, dir, workflowID, "", name) }
 	write(workflows.FeedWorkflowID("blog"), "v1-feed.json")
 	resp, err := s.client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: "WorkflowType = 'Announcements'"})
 	must(err)
@@ -206,18 +184,7 @@ func recordFailurePaths(t *testing.T, s *stack, dir string) {
 		var res workflows.ConversationResult
 		must(s.client.GetWorkflow(ctx, workflows.ConversationWorkflowID(userID), "").Get(ctx, &res))
 	}
-	write := func(workflowID, runID, name string) {
-		var events []*historypb.HistoryEvent
-		it := s.client.GetWorkflowHistory(ctx, workflowID, runID, false, 0)
-		for it.HasNext() {
-			ev, err := it.Next()
-			must(err)
-			events = append(events, ev)
-		}
-		raw, err := protojson.MarshalOptions{Indent: "  "}.Marshal(&historypb.History{Events: events})
-		must(err)
-		must(os.WriteFile(filepath.Join(dir, name), raw, 0o644))
-	}
+	write := func(workflowID, runID, name string) { writeHistory(t, s, dir, workflowID, runID, name) }
 
 	// A hand-over Flex refuses; the member then finds the answer themselves.
 	s.rec.mu.Lock()
@@ -294,4 +261,26 @@ func recordFailurePaths(t *testing.T, s *stack, dir string) {
 	signal("2005", workflows.SignalUserAction, workflows.UserActionSignal{EventID: "l6", Action: workflows.ActionRate, Rating: 4, CaseID: st.CaseID})
 	finish("2005")
 	write(workflows.ConversationWorkflowID("2005"), "", "v1-conversation-flex-lost-mid-chat.json")
+}
+
+// writeHistory writes the history of a workflow run (runID empty: the latest) to dir/name, as
+// the replay tests read it.
+func writeHistory(t *testing.T, s *stack, dir, workflowID, runID, name string) {
+	t.Helper()
+	var events []*historypb.HistoryEvent
+	it := s.client.GetWorkflowHistory(context.Background(), workflowID, runID, false, 0)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		events = append(events, ev)
+	}
+	raw, err := protojson.MarshalOptions{Indent: "  "}.Marshal(&historypb.History{Events: events})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
