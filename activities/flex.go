@@ -12,12 +12,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/twilio/twilio-go"
 	"github.com/twilio/twilio-go/client"
 	conversations "github.com/twilio/twilio-go/rest/conversations/v1"
 	flex "github.com/twilio/twilio-go/rest/flex/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/flexcord/flexcord/internal/twilioclient"
 )
 
 // Error types of retryable Twilio failures. Temporal retries them; a delivery that runs out of
@@ -97,13 +98,13 @@ type FlexConfig struct {
 // Flex holds the Twilio client; its methods are the Twilio Flex activities. The zero Flex fails
 // every activity with ErrNotConfigured.
 type Flex struct {
-	rc  *twilio.RestClient
+	rc  *twilioclient.RestClient
 	cfg FlexConfig
 	log *slog.Logger
 }
 
 // NewFlex returns the Flex activities calling Twilio through rc.
-func NewFlex(rc *twilio.RestClient, cfg FlexConfig, log *slog.Logger) *Flex {
+func NewFlex(rc *twilioclient.RestClient, cfg FlexConfig, log *slog.Logger) *Flex {
 	if cfg.TaskChannel == "" {
 		cfg.TaskChannel = "chat"
 	}

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twilio/twilio-go"
 	conversations "github.com/twilio/twilio-go/rest/conversations/v1"
 
 	"github.com/flexcord/flexcord/activities"
@@ -267,7 +266,7 @@ func TestWebhookCarriesConnectionOverrides(t *testing.T) {
 	}
 }
 
-func webhookURLs(t *testing.T, rc *twilio.RestClient, conversationSID string) []string {
+func webhookURLs(t *testing.T, rc *twilioclient.RestClient, conversationSID string) []string {
 	t.Helper()
 	page, err := rc.ConversationsV1.PageConversationScopedWebhook(conversationSID,
 		(&conversations.ListConversationScopedWebhookParams{}).SetPageSize(5), "", "")

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twilio/twilio-go"
 	conversations "github.com/twilio/twilio-go/rest/conversations/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -36,7 +35,7 @@ const (
 
 // startFlex starts a contract-validating emulator and returns it with the Flex activities and a
 // twilio-go client for looking around, both talking to it through its transport only.
-func startFlex(t *testing.T) (*twilioemu.Server, *activities.Flex, *twilio.RestClient) {
+func startFlex(t *testing.T) (*twilioemu.Server, *activities.Flex, *twilioclient.RestClient) {
 	t.Helper()
 	t.Setenv("TWILIO_EDGE", "sydney") // must have no effect
 	t.Setenv("TWILIO_REGION", "au1")

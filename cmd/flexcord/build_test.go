@@ -34,3 +34,29 @@ func TestProductionBuildLeavesOutDevPieces(t *testing.T) {
 		}
 	}
 }
+
+// TestProductionBuildLinksNarrowTwilioClient checks that the default build of the command links
+// only the Twilio services flexcord calls (internal/twilioclient.RestClient), not twilio-go's
+// twilio.RestClient with every Twilio API: those add some 20 MB to the binary.
+func TestProductionBuildLinksNarrowTwilioClient(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go list")
+	}
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command")
+	}
+	out, err := exec.Command(goBin, "list", "-deps", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list -deps: %v\n%s", err, out)
+	}
+	deps := "\n" + string(out)
+	for _, big := range []string{"\ngithub.com/twilio/twilio-go\n", "\ngithub.com/twilio/twilio-go/rest/api/"} {
+		if strings.Contains(deps, big) {
+			t.Errorf("go list -deps: links %s", strings.TrimSpace(big))
+		}
+	}
+	if !strings.Contains(deps, "\ngithub.com/twilio/twilio-go/rest/conversations/v1\n") {
+		t.Errorf("go list -deps: does not link github.com/twilio/twilio-go/rest/conversations/v1; is the list right?")
+	}
+}

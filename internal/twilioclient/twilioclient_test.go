@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -52,6 +53,28 @@ func TestNewAuthenticatesAndIgnoresEdge(t *testing.T) {
 				t.Errorf("FetchWorkspace error = %v", err)
 			}
 		})
+	}
+}
+
+// hostRecorder fails every request after noting the host it was for.
+type hostRecorder struct{ hosts []string }
+
+func (h *hostRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
+	h.hosts = append(h.hosts, r.URL.Host)
+	return nil, errors.New("not sent")
+}
+
+func TestNewSendsEachServiceToItsPlainHost(t *testing.T) {
+	t.Setenv("TWILIO_EDGE", "sydney")
+	t.Setenv("TWILIO_REGION", "au1")
+	rec := &hostRecorder{}
+	rc := twilioclient.New(twilioclient.Credentials{AccountSID: accountSID, AuthToken: authToken}, rec)
+	_, _ = rc.ConversationsV1.FetchConversation("CH0123456789abcdef0123456789abcdef")
+	_, _ = rc.FlexV1.FetchInteraction("KD0123456789abcdef0123456789abcdef")
+	_, _ = rc.TaskrouterV1.FetchWorkspace(workspaceSID)
+	want := []string{"conversations.twilio.com", "flex-api.twilio.com", "taskrouter.twilio.com"}
+	if fmt.Sprint(rec.hosts) != fmt.Sprint(want) {
+		t.Errorf("hosts = %q, want %q", rec.hosts, want)
 	}
 }
 

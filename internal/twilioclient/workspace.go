@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/twilio/twilio-go"
 	taskrouter "github.com/twilio/twilio-go/rest/taskrouter/v1"
 )
 
@@ -31,7 +30,7 @@ type SetupResult struct {
 // what differs, keeping events other integrations asked for when the URL is already ours. A
 // different existing callback URL is replaced only with force; otherwise the error wraps
 // ErrCallbackInUse.
-func SetupEventCallback(rc *twilio.RestClient, workspaceSID, callbackURL string, force bool) (SetupResult, error) {
+func SetupEventCallback(rc *RestClient, workspaceSID, callbackURL string, force bool) (SetupResult, error) {
 	res := SetupResult{WorkspaceSID: workspaceSID}
 	ws, err := rc.TaskrouterV1.FetchWorkspace(workspaceSID)
 	if err != nil {

@@ -21,9 +21,11 @@
 //		HTTPClient:  &http.Client{Transport: emu.Transport(), Timeout: 10 * time.Second},
 //	}
 //	c.SetAccountSid(accountSID)
-//	rc := twilio.NewRestClientWithParams(twilio.ClientParams{Client: c})
-//	rc.SetEdge("")   // ignore TWILIO_EDGE / TWILIO_REGION from the environment
-//	rc.SetRegion("")
+//	rh := &client.RequestHandler{Client: c} // no Edge/Region: ignore TWILIO_EDGE / TWILIO_REGION
+//	conv := conversationsv1.NewApiService(rh) // and flexv1, taskrouterv1 likewise
+//
+// Inside flexcord, twilioclient.New(creds, emu.Transport()) (or
+// twilioclient.NewWithClient(c) for a client set up as above) does exactly this.
 //
 // A Server is also an http.Handler: it can be wrapped in
 // httptest.NewServer (then use [NewTransport] with the test server's URL) or

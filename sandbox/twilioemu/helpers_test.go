@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twilio/twilio-go"
 	"github.com/twilio/twilio-go/client"
 
+	"github.com/flexcord/flexcord/internal/twilioclient"
 	"github.com/flexcord/flexcord/sandbox/twilioemu"
 )
 
@@ -47,16 +47,13 @@ func startEmu(t *testing.T, mod ...func(*twilioemu.Options)) *twilioemu.Server {
 }
 
 // restClient returns twilio-go pointed at emu through its transport only.
-func restClient(emu *twilioemu.Server, token string, timeout time.Duration) *twilio.RestClient {
+func restClient(emu *twilioemu.Server, token string, timeout time.Duration) *twilioclient.RestClient {
 	c := &client.Client{
 		Credentials: client.NewCredentials(testAccountSID, token),
 		HTTPClient:  &http.Client{Transport: emu.Transport(), Timeout: timeout},
 	}
 	c.SetAccountSid(testAccountSID)
-	rc := twilio.NewRestClientWithParams(twilio.ClientParams{Client: c})
-	rc.SetEdge("")
-	rc.SetRegion("")
-	return rc
+	return twilioclient.NewWithClient(c)
 }
 
 // twilioError extracts the Twilio REST error from err or fails the test.

@@ -16,11 +16,11 @@ import (
 	"time"
 
 	"github.com/bwmarrin/discordgo"
-	"github.com/twilio/twilio-go"
 	twclient "github.com/twilio/twilio-go/client"
 	conversations "github.com/twilio/twilio-go/rest/conversations/v1"
 	flex "github.com/twilio/twilio-go/rest/flex/v1"
 
+	"github.com/flexcord/flexcord/internal/twilioclient"
 	"github.com/flexcord/flexcord/sandbox/discordemu"
 	"github.com/flexcord/flexcord/sandbox/feedemu"
 	"github.com/flexcord/flexcord/sandbox/twilioemu"
@@ -256,9 +256,7 @@ func startSandboxWith(t *testing.T, edit func(*web.Config)) *sandbox {
 		HTTPClient:  &http.Client{Transport: twilioemu.NewTransport(base, nil), Timeout: 10 * time.Second},
 	}
 	tc.SetAccountSid(testAccountSID)
-	rc := twilio.NewRestClientWithParams(twilio.ClientParams{Client: tc})
-	rc.SetEdge("")
-	rc.SetRegion("")
+	rc := twilioclient.NewWithClient(tc)
 	bot := &fakeBot{t: t, dg: dg, rc: rc}
 
 	cfg := web.Config{
@@ -331,7 +329,7 @@ func startSandboxWith(t *testing.T, edit func(*web.Config)) *sandbox {
 type fakeBot struct {
 	t  *testing.T
 	dg *discordgo.Session
-	rc *twilio.RestClient
+	rc *twilioclient.RestClient
 
 	mu    sync.Mutex
 	tasks int
