@@ -52,6 +52,7 @@ type Server struct {
 	tracer   trace.Tracer
 	requests metric.Int64Counter
 	latency  metric.Float64Histogram
+	signals  metric.Int64Counter
 }
 
 // New builds the router with the health, readiness and metrics routes and cfg.Routes.
@@ -65,10 +66,14 @@ func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, log: cfg.Log, router: mux.NewRouter(), inFlight: make(chan struct{}, cfg.MaxInFlight)}
 	if cfg.Telemetry != nil {
 		s.tracer = cfg.Telemetry.TracerProvider.Tracer("github.com/flexcord/flexcord/ingress")
-		s.requests, _ = cfg.Telemetry.Meter.Int64Counter("flexcord_ingress_requests",
-			metric.WithDescription("HTTP requests handled by ingress, by route and status code"))
-		s.latency, _ = cfg.Telemetry.Meter.Float64Histogram("flexcord_ingress_request_duration_seconds",
-			metric.WithDescription("Time ingress took to answer, by route"), metric.WithUnit("s"))
+		meter := cfg.Telemetry.Meter
+		s.requests, _ = meter.Int64Counter(telemetry.MetricIngressRequests,
+			metric.WithDescription(telemetry.Help(telemetry.MetricIngressRequests)))
+		s.latency, _ = meter.Float64Histogram(telemetry.MetricIngressRequestDuration,
+			metric.WithDescription(telemetry.Help(telemetry.MetricIngressRequestDuration)), metric.WithUnit("s"),
+			metric.WithExplicitBucketBoundaries(telemetry.SecondsBuckets...))
+		s.signals, _ = meter.Int64Counter(telemetry.MetricSignals,
+			metric.WithDescription(telemetry.Help(telemetry.MetricSignals)))
 	}
 	s.router.Use(s.observe)
 	s.router.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet)
@@ -176,7 +181,8 @@ func (s *Server) admit() (release func(), err error) {
 const signalTimeout = 5 * time.Second
 
 // StartConversation delivers a member's event to their Conversation, starting one if none runs.
-func (s *Server) StartConversation(ctx context.Context, member workflows.Member, guildID, guildName, locale, signal string, arg any) error {
+func (s *Server) StartConversation(ctx context.Context, member workflows.Member, guildID, guildName, locale, signal string, arg any) (err error) {
+	defer func() { s.countSignal(ctx, signal, err) }()
 	release, err := s.admit()
 	if err != nil {
 		return err
@@ -202,7 +208,8 @@ func (s *Server) StartConversation(ctx context.Context, member workflows.Member,
 }
 
 // SignalConversation delivers an event to a member's running Conversation.
-func (s *Server) SignalConversation(ctx context.Context, discordUserID, signal string, arg any) error {
+func (s *Server) SignalConversation(ctx context.Context, discordUserID, signal string, arg any) (err error) {
+	defer func() { s.countSignal(ctx, signal, err) }()
 	release, err := s.admit()
 	if err != nil {
 		return err
@@ -217,7 +224,8 @@ func (s *Server) SignalConversation(ctx context.Context, discordUserID, signal s
 }
 
 // SignalFeed delivers an event to the running Feed of an #announcements source.
-func (s *Server) SignalFeed(ctx context.Context, source, signal string, arg any) error {
+func (s *Server) SignalFeed(ctx context.Context, source, signal string, arg any) (err error) {
+	defer func() { s.countSignal(ctx, signal, err) }()
 	release, err := s.admit()
 	if err != nil {
 		return err
@@ -229,6 +237,22 @@ func (s *Server) SignalFeed(ctx context.Context, source, signal string, arg any)
 		return fmt.Errorf("signal %s to the feed of source %s: %w", signal, source, err)
 	}
 	return nil
+}
+
+// countSignal counts a signal sent (or not) to a workflow, by name and outcome: ok, error, or
+// busy when admission control turned it away before it was sent.
+func (s *Server) countSignal(ctx context.Context, signal string, err error) {
+	if s.signals == nil {
+		return
+	}
+	outcome := "ok"
+	switch {
+	case errors.Is(err, ErrBusy):
+		outcome = "busy"
+	case err != nil:
+		outcome = "error"
+	}
+	s.signals.Add(context.WithoutCancel(ctx), 1, metric.WithAttributes(attribute.String("signal", signal), attribute.String("outcome", outcome)))
 }
 
 // WriteBusy answers 503 with Retry-After, for ErrBusy. A 5xx is what makes every provider send

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
@@ -65,8 +66,10 @@ func (l Limits) withDefaults() Limits {
 // New creates the workers of one process: one on workflows.TaskQueue with every workflow and the
 // given activities, and one per configured provider on its rate-limited queue
 // (workflows.DiscordTaskQueue, workflows.TwilioTaskQueue). The result starts and stops them
-// together; registering on it registers on the main worker.
+// together; registering on it registers on the main worker. Every worker counts its deliveries
+// (DeliveryMetrics) and shares opts.DeploymentOptions (see DeploymentOptions).
 func New(c client.Client, acts Activities, opts sdkworker.Options) sdkworker.Worker {
+	opts.Interceptors = append(slices.Clip(opts.Interceptors), DeliveryMetrics())
 	w := sdkworker.New(c, workflows.TaskQueue, opts)
 	Register(w, acts)
 	set := &Set{Worker: w}

@@ -42,6 +42,9 @@ func (c *conversation) onAgentJoined(ctx workflow.Context, sig AgentJoinedSignal
 	if c.s.Stage == StageLive && name == c.s.Agent {
 		return
 	}
+	if c.s.Stage == StageQueued && !c.s.QueuedAt.IsZero() {
+		recordDuration(ctx, MetricQueueWait, workflow.Now(ctx).Sub(c.s.QueuedAt))
+	}
 	c.s.Agent = name
 	c.s.LastFlexActivity, c.s.LastChatAt = workflow.Now(ctx), workflow.Now(ctx)
 	c.setStage(ctx, StageLive)

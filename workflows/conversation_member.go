@@ -196,8 +196,7 @@ func (c *conversation) onRating(ctx workflow.Context, sig UserActionSignal) {
 
 func (c *conversation) recordRating(ctx workflow.Context, caseID string, rating int, eventID string) {
 	c.signalCase(ctx, caseID, CaseEventSignal{EventID: "rating:" + eventID, Rating: rating, Note: "rated by the member"})
-	workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"rating": strconv.Itoa(rating)}).
-		Counter("flexcord_case_ratings").Inc(1)
+	recordRating(ctx, rating)
 	c.sayToMember(ctx, "rating thanks", activities.Message{Content: c.t("rating.thanks", "rating", strconv.Itoa(rating))})
 }
 

@@ -167,6 +167,7 @@ func (c *conversation) openCaseLegacy(ctx workflow.Context) (string, error) {
 func (c *conversation) handOver(ctx workflow.Context) {
 	c.s.Handovers++
 	c.s.QueuedAt = workflow.Now(ctx)
+	countMetric(ctx, MetricHandovers, "handover", handoverKind(c.s.Handovers))
 	c.s.Agent = ""
 	c.setStage(ctx, StageQueued)
 	c.s.Transfer.Running = true
@@ -196,6 +197,15 @@ func (c *conversation) handOver(ctx workflow.Context) {
 		}
 		c.handedOverLegacy(ctx, fi, err, caseID)
 	})
+}
+
+// handoverKind tags a hand-over metric: the first of a case, or again (Flex lost the chat, or
+// the member asked for a person again after a failed hand-over or no agent).
+func handoverKind(n int) string {
+	if n <= 1 {
+		return "first"
+	}
+	return "again"
 }
 
 func (c *conversation) handedOver(ctx workflow.Context, fi activities.FlexInteraction, err error, caseID string, episode int) {

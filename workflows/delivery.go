@@ -193,6 +193,7 @@ func (o *outbox) settle(ctx workflow.Context, seq int64, f workflow.Future, fast
 		return
 	}
 	o.ledger.Fail(seq, errType, rootMessage(err))
+	countMetric(ctx, MetricDeliveriesFailed, "destination", string(d.Dest.Kind), "error_type", errType)
 	if failed, ok := o.ledger.Get(seq); ok && o.onFailed != nil {
 		o.onFailed(ctx, *failed)
 	}

@@ -53,7 +53,7 @@ func Setup(ctx context.Context, service, version string) (*Telemetry, error) {
 		return nil, fmt.Errorf("prometheus exporter: %w", err)
 	}
 	t := &Telemetry{MetricsHandler: promhttp.HandlerFor(registry, promhttp.HandlerOpts{})}
-	readers := []sdkmetric.Option{sdkmetric.WithResource(res), sdkmetric.WithReader(promExporter)}
+	readers := []sdkmetric.Option{sdkmetric.WithResource(res), sdkmetric.WithReader(promExporter), sdkmetric.WithView(view)}
 	traceOpts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
 
 	if os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" {

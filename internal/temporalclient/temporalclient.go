@@ -63,9 +63,17 @@ func ClientOptions(opts Options) (client.Options, error) {
 			return client.Options{}, fmt.Errorf("create the Temporal tracing interceptor: %w", err)
 		}
 		co.Interceptors = append(co.Interceptors, interceptor.ClientInterceptor(tracer))
-		co.MetricsHandler = temporalotel.NewMetricsHandler(temporalotel.MetricsHandlerOptions{Meter: opts.Telemetry.Meter})
+		co.MetricsHandler = MetricsHandler(opts.Telemetry)
 	}
 	return co, nil
+}
+
+// MetricsHandler is the Temporal SDK's metrics handler over tel's meter: what the SDK, the
+// workflows (workflow.GetMetricsHandler) and the activities emit ends up in tel's /metrics, with
+// the help texts and buckets of telemetry.Metrics. Counters are monotonic, so Prometheus sees
+// them as counters (name_total) rather than gauges.
+func MetricsHandler(tel *telemetry.Telemetry) client.MetricsHandler {
+	return temporalotel.NewMetricsHandler(temporalotel.MetricsHandlerOptions{Meter: tel.Meter, UseMonotonicCounters: true})
 }
 
 // Dial connects to Temporal and returns the client with the options it was built from.
