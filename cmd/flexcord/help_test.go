@@ -47,7 +47,7 @@ type helpCase struct {
 // productionHelp are the commands of every build.
 var productionHelp = []helpCase{
 	{[]string{"worker"}, concat(logVars, discordVars, twilioVars, temporalVars, telemetryVars,
-		[]string{"FLEXCORD_HTTP_ADDR", "FLEXCORD_SANDBOX_URL", "KB_DIR", "FLEXCORD_FEEDS_FILE"}),
+		[]string{"FLEXCORD_HTTP_ADDR", "FLEXCORD_SANDBOX_URL", "KB_DIR", "FLEXCORD_FEEDS_FILE", "FLEXCORD_DEPLOYMENT_NAME", "FLEXCORD_BUILD_ID"}),
 		map[string]string{"FLEXCORD_HTTP_ADDR": ":8082", "TEMPORAL_ADDRESS": "localhost:7233", "FLEXCORD_LOG_FORMAT": "json"}},
 	{[]string{"ingress"}, concat(logVars, discordVars, twilioVars, conversationVars, temporalVars, telemetryVars,
 		[]string{"FLEXCORD_HTTP_ADDR", "FLEXCORD_SANDBOX_URL", "FLEXCORD_INGRESS_GATEWAY", "FLEXCORD_MAX_INFLIGHT_SIGNALS", "FLEXCORD_FEED_SECRET_<NAME>"}),
@@ -146,5 +146,22 @@ func TestEveryVariableReadIsDocumented(t *testing.T) {
 		if !strings.Contains(all.String(), "  "+v+" ") {
 			t.Errorf("%s is read but no command's -h lists it", v)
 		}
+	}
+}
+
+// TestWorkerVersioningNeedsBothVariables checks that a worker given only one of the two Worker
+// Versioning variables refuses to start, naming both.
+func TestWorkerVersioningNeedsBothVariables(t *testing.T) {
+	for _, env := range []string{"FLEXCORD_DEPLOYMENT_NAME", "FLEXCORD_BUILD_ID"} {
+		t.Run(env, func(t *testing.T) {
+			t.Setenv("FLEXCORD_DEPLOYMENT_NAME", "")
+			t.Setenv("FLEXCORD_BUILD_ID", "")
+			t.Setenv(env, "flexcord")
+			var out, errb bytes.Buffer
+			err := run(context.Background(), []string{"worker", "-http-addr", "127.0.0.1:0"}, &out, &errb)
+			if err == nil || !strings.Contains(err.Error(), "FLEXCORD_DEPLOYMENT_NAME and FLEXCORD_BUILD_ID") {
+				t.Errorf("worker with only %s set: %v, want an error naming both variables", env, err)
+			}
+		})
 	}
 }

@@ -48,6 +48,9 @@ func workerCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	b.Int(&discordRate, "discord-rate", "FLEXCORD_DISCORD_RATE", worker.DefaultDiscordPerSecond, "Discord activities started per second across all workers (give every worker the same value; Discord allows 50 requests/s per bot)")
 	b.Int(&twilioRate, "twilio-rate", "FLEXCORD_TWILIO_RATE", worker.DefaultTwilioPerSecond, "Twilio activities started per second across all workers (give every worker the same value)")
 	b.Int(&providerConcurrency, "provider-concurrency", "FLEXCORD_PROVIDER_CONCURRENCY", worker.DefaultConcurrency, "Discord or Twilio activities one worker runs at once, per provider")
+	var deploymentName, buildID string
+	b.String(&deploymentName, "deployment-name", "FLEXCORD_DEPLOYMENT_NAME", "", "Worker Versioning: the Temporal Worker Deployment this worker belongs to (e.g. flexcord); with FLEXCORD_BUILD_ID set too, the worker polls as that deployment's version and runs only the tasks routed to it (see README, Rolling upgrades)")
+	b.String(&buildID, "build-id", "FLEXCORD_BUILD_ID", "", "Worker Versioning: this build's id within FLEXCORD_DEPLOYMENT_NAME (e.g. the image tag or git commit); Worker Versioning is on only when both are set")
 	provs := newProviders()
 	for _, p := range provs {
 		p.bind(b)
@@ -60,6 +63,9 @@ func workerCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	if err := sb.validate(); err != nil {
 		return err
+	}
+	if (deploymentName == "") != (buildID == "") {
+		return fmt.Errorf("FLEXCORD_DEPLOYMENT_NAME and FLEXCORD_BUILD_ID: set both for Worker Versioning, or neither")
 	}
 	for _, p := range provs {
 		if err := p.validate(); err != nil {
@@ -149,7 +155,12 @@ func workerCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	state := newComponentState("not started yet")
 	ready.add("worker", state.check)
-	runWorker(ctx, tc, co.Namespace, acts, state, log, func() {
+	deployment := worker.DeploymentOptions(deploymentName, buildID)
+	if deployment.UseVersioning {
+		log.Info("Worker Versioning on: this worker runs only the tasks routed to its deployment version",
+			"deployment", deploymentName, "build_id", buildID, "default_behavior", "auto-upgrade")
+	}
+	runWorker(ctx, tc, co.Namespace, acts, deployment, state, log, func() {
 		if len(sources) > 0 {
 			// Applied once the worker runs: configuring a Feed waits for a worker to answer.
 			go applyFeeds(ctx, tc, sources, log)
@@ -162,19 +173,20 @@ func workerCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 // reached, it retries with back-off: first the search attributes, then the worker's start (a
 // worker that failed to start cannot start again, so each attempt builds a new one). A worker
 // that stops on a fatal error is replaced the same way. started runs once, after the first
-// start.
-func runWorker(ctx context.Context, tc client.Client, namespace string, acts worker.Activities, state *componentState, log *slog.Logger, started func()) {
+// start. deployment is the worker's Worker Versioning (zero: unversioned).
+func runWorker(ctx context.Context, tc client.Client, namespace string, acts worker.Activities, deployment sdkworker.DeploymentOptions, state *componentState, log *slog.Logger, started func()) {
 	var b backoff
 	var once sync.Once
 	for {
 		err := worker.RegisterSearchAttributes(ctx, tc, namespace, log)
 		if err == nil {
 			fatal := make(chan error, 1)
-			w := worker.New(tc, acts, sdkworker.Options{OnFatalError: func(err error) { fatal <- err }})
+			w := worker.New(tc, acts, sdkworker.Options{OnFatalError: func(err error) { fatal <- err }, DeploymentOptions: deployment})
 			if err = w.Start(); err == nil {
 				state.set(nil)
 				b = backoff{}
-				log.Info("worker started", "task_queue", workflows.TaskQueue, "namespace", namespace, "version", Version())
+				log.Info("worker started", "task_queue", workflows.TaskQueue, "namespace", namespace, "version", Version(),
+					"deployment", deployment.Version.DeploymentName, "build_id", deployment.Version.BuildID)
 				once.Do(started)
 				select {
 				case <-ctx.Done():
