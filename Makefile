@@ -9,10 +9,10 @@ KBEVAL        := ../shared/kbeval
 VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS       := -s -w -X main.version=$(VERSION)
 
-.PHONY: help dev build test test-short bench chaos lint eval-kb tools clean
+.PHONY: help dev build build-prod test test-cluster test-short bench chaos lint eval-kb tools clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 dev: build ## run the whole system locally: embedded Temporal + UI, worker, ingress, emulators
 	$(BIN)/flexcord dev --log-format text
@@ -20,10 +20,17 @@ dev: build ## run the whole system locally: embedded Temporal + UI, worker, ingr
 build: ## build bin/flexcord (the development build: -tags dev adds dev, sandbox, temporal)
 	$(GO) build -tags dev -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/flexcord ./cmd/flexcord
 
+build-prod: ## build bin/flexcord-prod, the production binary (worker, ingress, gateway, operator commands)
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/flexcord-prod ./cmd/flexcord
+
 test: ## run every test (installs Chromium for the browser test when missing)
 	./scripts/ensure-chromium.sh
 	$(GO) test -tags dev -count=1 -timeout 30m ./...
 	$(GO) test -count=1 -race -timeout 20m ./workflows/... ./internal/i18n/... ./internal/config/... ./kb/... ./sandbox/oapi/...
+
+test-cluster: ## the cluster test: PostgreSQL-backed Temporal, every role a process, SIGKILLs mid-run
+	./scripts/ensure-postgres.sh >/dev/null
+	FLEXCORD_CLUSTER=1 $(GO) test -count=1 -timeout 30m -run '^TestCluster$$' -v ./e2e/cluster/
 
 test-short: ## run the fast tests only (no embedded server, no browser)
 	$(GO) test -tags dev -count=1 -short ./...

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# ensure-postgres.sh makes sure the PostgreSQL server programs (initdb, pg_ctl, postgres) are
+# installed for the cluster test (e2e/cluster, `make test-cluster`). It installs the Debian
+# package postgresql when initdb is missing and does nothing otherwise, so it is safe to run
+# before every run. It does not start a server: the test starts its own, in a temporary
+# directory, on a free port, and removes it afterwards.
+#
+# Usage: scripts/ensure-postgres.sh        (as root, or with sudo available)
+#
+# It prints the directory holding initdb, which the test also finds by itself (PATH, then
+# /usr/lib/postgresql/<version>/bin, where Debian puts the server programs).
+set -euo pipefail
+
+log() { printf 'ensure-postgres: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+bindir() {
+	if command -v initdb >/dev/null 2>&1; then
+		dirname "$(command -v initdb)"
+		return 0
+	fi
+	local d
+	for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+		if [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ] && [ -x "$d/postgres" ]; then
+			echo "$d"
+			return 0
+		fi
+	done
+	return 1
+}
+
+if dir="$(bindir)"; then
+	echo "$dir"
+	exit 0
+fi
+
+command -v apt-get >/dev/null 2>&1 ||
+	die "PostgreSQL's initdb is missing and apt-get is not available; install the PostgreSQL server (12 or later) with your package manager"
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+	command -v sudo >/dev/null 2>&1 ||
+		die "installing PostgreSQL needs root: run this script as root or install sudo"
+	sudo=(sudo)
+fi
+
+log "installing postgresql (Debian package)"
+export DEBIAN_FRONTEND=noninteractive
+aptlog="$(mktemp)"
+trap 'rm -f "$aptlog"' EXIT
+
+if ! "${sudo[@]}" apt-get update -qq >"$aptlog" 2>&1; then
+	cat "$aptlog" >&2
+	die "apt-get update failed (see above)"
+fi
+# The package's post-install script creates and starts a "main" cluster on port 5432 where an
+# init system runs; the test never uses it.
+if ! "${sudo[@]}" apt-get install -y -qq --no-install-recommends postgresql >"$aptlog" 2>&1; then
+	cat "$aptlog" >&2
+	die "apt-get install postgresql failed (see above)"
+fi
+
+dir="$(bindir)" || die "initdb is still missing after installing postgresql"
+log "installed $("$dir/postgres" --version)"
+echo "$dir"
