@@ -659,6 +659,22 @@ func TestChartToggles(t *testing.T) {
 	}
 }
 
+func TestChartWorkerVersioning(t *testing.T) {
+	ms := render(t, "--set", "temporal.address="+selfHostedAddress,
+		"--set", "worker.versioning.deploymentName=flexcord", "--set", "worker.versioning.buildId=v1.6.0")
+	c := container(t, ms.find(t, "Deployment", "flexcord-worker"))
+	for name, want := range map[string]string{"FLEXCORD_DEPLOYMENT_NAME": "flexcord", "FLEXCORD_BUILD_ID": "v1.6.0"} {
+		if got := str(dig(envVar(c, name), "value")); got != want {
+			t.Errorf("worker %s = %q, want %q", name, got, want)
+		}
+	}
+	// Off by default: an unversioned worker.
+	c = container(t, render(t, "--set", "temporal.address="+selfHostedAddress).find(t, "Deployment", "flexcord-worker"))
+	if envVar(c, "FLEXCORD_DEPLOYMENT_NAME") != nil || envVar(c, "FLEXCORD_BUILD_ID") != nil {
+		t.Error("versioning variables rendered without worker.versioning")
+	}
+}
+
 func TestChartRefusesMistakes(t *testing.T) {
 	addr := "temporal.address=" + selfHostedAddress
 	cases := []struct {
@@ -680,6 +696,8 @@ func TestChartRefusesMistakes(t *testing.T) {
 			"needs worker.resources.requests.cpu"},
 		{"no shards", []string{"--set", addr, "--set", "gateway.shardCount=0"},
 			"shardCount"},
+		{"versioning half set", []string{"--set", addr, "--set", "worker.versioning.buildId=v2"},
+			"set deploymentName and buildId, or neither"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

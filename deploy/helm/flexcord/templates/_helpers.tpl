@@ -118,6 +118,10 @@ every install renders.
 {{- if and $v.gateway.enabled (lt (int $v.gateway.shardCount) 1) }}
 {{- fail "gateway.shardCount must be at least 1" }}
 {{- end }}
+{{- $ver := $v.worker.versioning }}
+{{- if and $ver (ne (empty $ver.deploymentName) (empty $ver.buildId)) }}
+{{- fail "worker.versioning: set deploymentName and buildId, or neither" }}
+{{- end }}
 {{- end }}
 
 {{/*
