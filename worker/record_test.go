@@ -28,7 +28,8 @@ import (
 //	FLEXCORD_RECORD_HISTORIES=$PWD/workflows/testdata go test -run TestRecordHistories ./worker/
 //
 // The files are named for the behaviour version that wrote them (versioning.go): "legacy-" for
-// workflows started before versioning, "v1-" for every-path-ends.
+// workflows started before versioning, "v1-" for every-path-ends, "v2-" for fast-relay (the
+// behaviour workflows start with now, historyPrefix).
 func TestRecordHistories(t *testing.T) {
 	dir := os.Getenv("FLEXCORD_RECORD_HISTORIES")
 	if dir == "" {
@@ -82,8 +83,8 @@ func TestRecordHistories(t *testing.T) {
 	must(s.client.GetWorkflow(ctx, workflows.CaseWorkflowID(caseID), "").Get(ctx, nil))
 
 	write := func(workflowID, name string) { writeHistory(t, s, dir, workflowID, "", name) }
-	write(id, "v1-conversation-journey.json")
-	write(workflows.CaseWorkflowID(caseID), "v1-case-support.json")
+	write(id, historyPrefix+"conversation-journey.json")
+	write(workflows.CaseWorkflowID(caseID), historyPrefix+"case-support.json")
 	recordFailurePaths(t, s, dir)
 	recordFeed(t, s, dir)
 }
@@ -137,13 +138,13 @@ func recordFeed(t *testing.T, s *stack, dir string) {
 		t.Fatalf("%d posts, want 4 (the newest of the archive, two new, one pushed)", posted)
 	}
 	write := func(workflowID, name string) { writeHistory(t, s, dir, workflowID, "", name) }
-	write(workflows.FeedWorkflowID("blog"), "v1-feed.json")
+	write(workflows.FeedWorkflowID("blog"), historyPrefix+"feed.json")
 	resp, err := s.client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: "WorkflowType = 'Announcements'"})
 	must(err)
 	if len(resp.Executions) == 0 {
 		t.Fatal("no Announcements run")
 	}
-	write(resp.Executions[0].GetExecution().GetWorkflowId(), "v1-announcements-run.json")
+	write(resp.Executions[0].GetExecution().GetWorkflowId(), historyPrefix+"announcements-run.json")
 }
 
 // recordFailurePaths records the ways out of the journey: a failed hand-over, no agent (keep
@@ -197,7 +198,7 @@ func recordFailurePaths(t *testing.T, s *stack, dir string) {
 	s.rec.mu.Unlock()
 	signal("2001", workflows.SignalUserAction, workflows.UserActionSignal{EventID: "f2", Action: workflows.ActionSolved})
 	finish("2001")
-	write(workflows.ConversationWorkflowID("2001"), "", "v1-conversation-handover-failed.json")
+	write(workflows.ConversationWorkflowID("2001"), "", historyPrefix+"conversation-handover-failed.json")
 
 	// No agent: keep waiting, no agent again, leave a message.
 	start("2002", "n1")
@@ -212,8 +213,8 @@ func recordFailurePaths(t *testing.T, s *stack, dir string) {
 	eventually(t, 30*time.Second, "the second offer", func() bool { return status("2002").Stage == workflows.StageNoAgent })
 	signal("2002", workflows.SignalUserAction, workflows.UserActionSignal{EventID: "n5", Action: workflows.ActionLeaveMessage, CaseID: st.CaseID})
 	finish("2002")
-	write(workflows.ConversationWorkflowID("2002"), "", "v1-conversation-no-agent.json")
-	write(workflows.CaseWorkflowID(st.CaseID), "", "v1-case-awaiting-follow-up.json")
+	write(workflows.ConversationWorkflowID("2002"), "", historyPrefix+"conversation-no-agent.json")
+	write(workflows.CaseWorkflowID(st.CaseID), "", historyPrefix+"case-awaiting-follow-up.json")
 
 	// An operator closes a conversation waiting in the queue; its case closes with it.
 	start("2003", "o1")
@@ -222,8 +223,8 @@ func recordFailurePaths(t *testing.T, s *stack, dir string) {
 	closeByOperator("2003")
 	finish("2003")
 	must(s.client.GetWorkflow(ctx, workflows.CaseWorkflowID(caseID), "").Get(ctx, nil))
-	write(workflows.ConversationWorkflowID("2003"), "", "v1-conversation-operator-close-queued.json")
-	write(workflows.CaseWorkflowID(caseID), "", "v1-case-closed-by-operator.json")
+	write(workflows.ConversationWorkflowID("2003"), "", historyPrefix+"conversation-operator-close-queued.json")
+	write(workflows.CaseWorkflowID(caseID), "", historyPrefix+"case-closed-by-operator.json")
 
 	// Continue-as-new while the hand-over is under way: signals pile up during the transfer.
 	canIn := ingress.New(ingress.Config{Temporal: s.client, Conversation: workflows.ConversationOptions{ContinueAsNewAfter: 3}})
@@ -241,8 +242,8 @@ func recordFailurePaths(t *testing.T, s *stack, dir string) {
 	signal("2004", workflows.SignalUserAction, workflows.UserActionSignal{EventID: "c5", Action: workflows.ActionLeaveMessage})
 	closeByOperator("2004")
 	finish("2004")
-	write(workflows.ConversationWorkflowID("2004"), first.GetRunID(), "v1-conversation-continue-as-new-during-handover.json")
-	write(workflows.ConversationWorkflowID("2004"), "", "v1-conversation-after-continue-as-new.json")
+	write(workflows.ConversationWorkflowID("2004"), first.GetRunID(), historyPrefix+"conversation-continue-as-new-during-handover.json")
+	write(workflows.ConversationWorkflowID("2004"), "", historyPrefix+"conversation-after-continue-as-new.json")
 
 	// Flex loses the chat while live: the member is handed to a new interaction of the case.
 	start("2005", "l1")
@@ -260,11 +261,15 @@ func recordFailurePaths(t *testing.T, s *stack, dir string) {
 	eventually(t, 30*time.Second, "the resolution", func() bool { return status("2005").Stage == workflows.StageResolved })
 	signal("2005", workflows.SignalUserAction, workflows.UserActionSignal{EventID: "l6", Action: workflows.ActionRate, Rating: 4, CaseID: st.CaseID})
 	finish("2005")
-	write(workflows.ConversationWorkflowID("2005"), "", "v1-conversation-flex-lost-mid-chat.json")
+	write(workflows.ConversationWorkflowID("2005"), "", historyPrefix+"conversation-flex-lost-mid-chat.json")
 }
 
 // writeHistory writes the history of a workflow run (runID empty: the latest) to dir/name, as
 // the replay tests read it.
+// historyPrefix names the histories TestRecordHistories writes: the behaviour version that
+// workflows start with today.
+const historyPrefix = "v2-"
+
 func writeHistory(t *testing.T, s *stack, dir, workflowID, runID, name string) {
 	t.Helper()
 	var events []*historypb.HistoryEvent

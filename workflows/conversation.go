@@ -327,6 +327,7 @@ func newConversation(ctx workflow.Context, in ConversationInput) (*conversation,
 			Behaviour: behaviour,
 		}
 	}
+	c.timer.lazy = c.fastRelay()
 	c.out = outbox{
 		ledger:    &c.s.Ledger,
 		policy:    c.opts.Delivery,

@@ -592,3 +592,44 @@ func quietLevel() slog.Level {
 	}
 	return slog.LevelError + 4
 }
+
+// TestConversationInactivityTimerIsNotRestartedPerMessage: with the fast-relay behaviour, a
+// member writing every 30 s for ten minutes starts a couple of inactivity timers, cancels none,
+// and the conversation still closes ten minutes after the last message. Conversations started
+// before it (behaviour every-path-ends) keep cancelling and starting one per message.
+func TestConversationInactivityTimerIsNotRestartedPerMessage(t *testing.T) {
+	for _, bc := range []struct {
+		name      string
+		behaviour int
+	}{{"fast relay", behaviourFastRelay}, {"every path ends", behaviourEveryPathEnds}} {
+		t.Run(bc.name, func(t *testing.T) {
+			c := newConvTest(t)
+			c.env.OnGetVersion(versionChangeID, workflow.DefaultVersion, behaviourLatest).Return(workflow.Version(bc.behaviour))
+			started, cancelled := 0, 0
+			c.env.SetOnTimerScheduledListener(func(string, time.Duration) { started++ })
+			c.env.SetOnTimerCanceledListener(func(string) { cancelled++ })
+			c.signal(SignalHelpRequested, help("i1"))
+			const messages = 20
+			for i := range messages {
+				c.after(30*time.Second, func() { c.env.SignalWorkflow(SignalUserMessage, msg(fmt.Sprint("m", i), "still there?")) })
+			}
+			start := c.env.Now()
+			res := c.run(ConversationOptions{InactivityTimeout: 10 * time.Minute})
+			if res.ClosedReason != ReasonInactive {
+				t.Fatalf("closed reason = %q", res.ClosedReason)
+			}
+			lastMessage := time.Second + messages*30*time.Second
+			if elapsed := c.env.Now().Sub(start); elapsed < lastMessage+10*time.Minute || elapsed > lastMessage+11*time.Minute {
+				t.Errorf("closed after %v, want 10 to 11 minutes after the last message (%v)", elapsed, lastMessage)
+			}
+			t.Logf("%d messages: %d timers started, %d cancelled", messages, started, cancelled)
+			if bc.behaviour >= behaviourFastRelay {
+				if cancelled != 0 || started > 3 {
+					t.Errorf("%d timers started and %d cancelled for %d messages; want at most 3 and none", started, cancelled, messages)
+				}
+			} else if cancelled < messages {
+				t.Errorf("behaviour %d cancelled %d timers for %d messages; it should keep restarting one per message", bc.behaviour, cancelled, messages)
+			}
+		})
+	}
+}

@@ -17,11 +17,16 @@ const (
 	// behaviourEveryPathEnds: every stage has a deadline and a way out, every end reaches the
 	// case, operator closes are final, the "wants a human" decision comes on the signal.
 	behaviourEveryPathEnds = 1
+	// behaviourFastRelay: the relay does less work per message. The inactivity timer is not
+	// cancelled and started again for every message (lazy deadlineTimer).
+	behaviourFastRelay = 2
+	// behaviourLatest is what workflows that start now run.
+	behaviourLatest = behaviourFastRelay
 )
 
 // behaviourOf reads the behaviour version of a workflow that starts fresh.
 func behaviourOf(ctx workflow.Context) int {
-	v := workflow.GetVersion(ctx, versionChangeID, workflow.DefaultVersion, behaviourEveryPathEnds)
+	v := workflow.GetVersion(ctx, versionChangeID, workflow.DefaultVersion, behaviourLatest)
 	if v == workflow.DefaultVersion {
 		return behaviourLegacy
 	}
@@ -30,3 +35,6 @@ func behaviourOf(ctx workflow.Context) int {
 
 // v2 reports whether the conversation runs with the every-path-ends behaviour.
 func (c *conversation) v2() bool { return c.s.Behaviour >= behaviourEveryPathEnds }
+
+// fastRelay reports whether the conversation runs with the fast-relay behaviour.
+func (c *conversation) fastRelay() bool { return c.s.Behaviour >= behaviourFastRelay }
