@@ -125,6 +125,17 @@ func (w *world) roll(name string) float64 {
 	return float64(h.Sum64()%10000) / 10000
 }
 
+// rollFor is roll for one try of one delivery: it depends on the delivery's key and which try
+// it is, not on the order calls arrive in. Local-activity tries run beside the workflow on
+// goroutines of their own, so the order of calls to one provider is not the same from run to
+// run; this keeps a seed's outcome the same.
+func (w *world) rollFor(ctx context.Context, name, key string, prior int) float64 {
+	info := activity.GetInfo(ctx)
+	h := fnv.New64a()
+	_, _ = fmt.Fprintf(h, "%d|%s|%s|%d|%d|%v", w.seed, name, key, prior, info.Attempt, info.IsLocalActivity)
+	return float64(h.Sum64()%10000) / 10000
+}
+
 // delay is how long the next call of an activity type takes, on the workflow clock.
 func (w *world) delay(name string) time.Duration {
 	w.mu.Lock()
@@ -149,7 +160,7 @@ var (
 func (w *world) SendDirectMessage(ctx context.Context, in activities.SendDirectMessageInput) (activities.SendDirectMessageResult, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	now, r := w.now(), w.roll("dm")
+	now, r := w.now(), w.rollFor(ctx, "dm", in.Nonce, in.PriorAttempts)
 	w.dmAttempts = append(w.dmAttempts, in.Message.Content)
 	if now.Before(w.dmsClosedUntil) {
 		return activities.SendDirectMessageResult{}, temporal.NewNonRetryableApplicationError("discord 50007: cannot send messages to this user", activities.ErrCannotMessageUser, nil)
@@ -212,7 +223,7 @@ func (w *world) CreateFlexInteraction(ctx context.Context, in activities.CreateF
 func (w *world) PostFlexMessage(ctx context.Context, in activities.PostFlexMessageInput) (activities.PostFlexMessageResult, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	r := w.roll("post")
+	r := w.rollFor(ctx, "post", in.DeliveryKey, in.PriorAttempts)
 	conv := w.convs[in.ConversationSID]
 	switch {
 	case conv == nil || conv.gone:
@@ -521,6 +532,25 @@ func (h *harness) describe() string {
 		fmt.Fprintf(&b, "  case %s heard: %s\n", in.CaseID, strings.Join(evs, ", "))
 	}
 	fmt.Fprintf(&b, "  DMs: %q\n", h.w.dmAttempts)
+	sids := make([]string, 0, len(h.w.convs))
+	for sid := range h.w.convs {
+		sids = append(sids, sid)
+	}
+	sort.Strings(sids)
+	for _, sid := range sids {
+		var bodies []string
+		for _, m := range h.w.convs[sid].msgs {
+			bodies = append(bodies, m.body)
+		}
+		fmt.Fprintf(&b, "  Flex %s (gone %v): %q\n", sid, h.w.convs[sid].gone, bodies)
+	}
+	for _, in := range h.w.creates {
+		var lines []string
+		for _, l := range in.Transcript {
+			lines = append(lines, l.Text)
+		}
+		fmt.Fprintf(&b, "  hand-over %s transcript: %q\n", in.CaseID, lines)
+	}
 	return b.String()
 }
 
