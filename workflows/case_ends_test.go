@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -107,8 +108,10 @@ func TestCaseInterleavings(t *testing.T) {
 		var script []string
 		operator := func(at time.Duration, to CaseStatus) {
 			script = append(script, at.String()+" operator → "+string(to))
+			// Update ids are unique per request: two changes at the same time are two requests.
+			updateID := fmt.Sprintf("%s#%d", at, len(script))
 			c.env.RegisterDelayedCallback(func() {
-				c.env.UpdateWorkflow(UpdateSetCaseStatus, at.String(), &testsuite.TestUpdateCallback{
+				c.env.UpdateWorkflow(UpdateSetCaseStatus, updateID, &testsuite.TestUpdateCallback{
 					OnAccept: func() {}, OnReject: func(error) {},
 					OnComplete: func(v any, err error) {
 						if err == nil {
