@@ -415,6 +415,15 @@ type harness struct {
 	agentWritten  map[string][]agentWrite
 	problems      []string
 	cans          int
+	// signalled is every signal sent to the current run, with when.
+	signalled []sentSignal
+}
+
+// sentSignal is a signal the harness sent to a run.
+type sentSignal struct {
+	at   time.Duration
+	name string
+	arg  any
 }
 
 type step struct {
@@ -573,7 +582,23 @@ func (h *harness) current() ConversationStatus {
 }
 
 func (h *harness) signal(name string, arg any) {
+	h.signalled = append(h.signalled, sentSignal{h.now(), name, arg})
 	h.env.SignalWorkflow(name, arg)
+}
+
+// lateSignals returns the signals sent at the instant the run continued as new. The test
+// environment may hand such a signal to the run after it decided to continue as new, and drop
+// it; a server refuses the continue-as-new while a signal is unhandled, or delivers the signal
+// to the next run. So the next run gets them again: one the old run did take is a duplicate,
+// which the conversation ignores by its event id.
+func (h *harness) lateSignals() []sentSignal {
+	var late []sentSignal
+	for _, sg := range h.signalled {
+		if sg.at == h.now() {
+			late = append(late, sg)
+		}
+	}
+	return late
 }
 
 func (h *harness) memberDM() {
@@ -861,11 +886,15 @@ func (h *harness) run() []string {
 	input := ConversationInput{Member: testMember, GuildID: "g1", Locale: "en-US", Options: h.opts}
 	at := h.start
 	var res ConversationResult
+	fresh := false // h.env was made for this run already (it carries late signals)
 	for run := 0; ; run++ {
 		if run > 200 {
 			return []string{"more than 200 continue-as-new runs"}
 		}
-		h.env = h.newEnv(at)
+		if !fresh {
+			h.env, h.signalled = h.newEnv(at), nil
+		}
+		fresh = false
 		for _, s := range h.steps {
 			if !s.fired {
 				h.schedule(s)
@@ -882,7 +911,13 @@ func (h *harness) run() []string {
 			}
 			h.checkBounded(next.State)
 			h.logf("— continued as new (run %d)", run+2)
+			late := h.lateSignals()
 			input, at = next, h.env.Now()
+			h.env, h.signalled = h.newEnv(at), nil
+			for _, sg := range late {
+				h.env.RegisterDelayedCallback(func() { h.signal(sg.name, sg.arg) }, time.Millisecond)
+			}
+			fresh = true
 			continue
 		}
 		if err != nil {
@@ -897,6 +932,27 @@ func (h *harness) run() []string {
 		h.current() // the state it ended in
 		if res.Stage != StageClosed {
 			h.fail("the conversation ended in stage %s", res.Stage)
+		}
+		// A member's signal sent at the instant the conversation ended did not reach it (it
+		// would have kept it going): ingress's signal-with-start begins the next conversation
+		// with it, as a server would.
+		var late []sentSignal
+		for _, sg := range h.lateSignals() {
+			if sg.name == SignalUserMessage || sg.name == SignalHelpRequested || sg.name == SignalUserAction {
+				late = append(late, sg)
+			}
+		}
+		if len(late) > 0 {
+			h.logf("— ended: %s (%s); %d signal(s) of that instant start the next conversation", res.Stage, res.ClosedReason, len(late))
+			input, at = ConversationInput{Member: testMember, GuildID: "g1", Locale: "en-US", Options: h.opts}, h.env.Now()
+			h.runStartDMs = len(h.sentDMs)
+			h.runNo++
+			h.env, h.signalled = h.newEnv(at), nil
+			for _, sg := range late {
+				h.env.RegisterDelayedCallback(func() { h.signal(sg.name, sg.arg) }, time.Millisecond)
+			}
+			fresh = true
+			continue
 		}
 		if !h.pending() {
 			break
