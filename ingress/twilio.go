@@ -318,6 +318,7 @@ func (h *twilioHandler) deliver(w http.ResponseWriter, r *http.Request, log *slo
 		w.WriteHeader(okStatus)
 	default:
 		log.Error("signal the conversation", "signal", signal, "error", err)
+		w.Header().Set("Retry-After", "2")
 		http.Error(w, "cannot reach the workflow service; send again later", http.StatusServiceUnavailable)
 	}
 }

@@ -333,8 +333,13 @@ func TestTwilioTemporalErrors(t *testing.T) {
 			tc, h := newTwilioIngress(t, hookPublicURL, 0)
 			tc.On("SignalWorkflow", mock.Anything, workflows.ConversationWorkflowID(hookUserID), "", workflows.SignalAgentJoined, mock.Anything).
 				Return(tt.err).Once()
-			if w := serve(h, signedForm(ingress.TwilioTaskRouterPath, hookPublicURL, taskEvent("reservation.accepted"))); w.Code != tt.want {
+			w := serve(h, signedForm(ingress.TwilioTaskRouterPath, hookPublicURL, taskEvent("reservation.accepted")))
+			if w.Code != tt.want {
 				t.Errorf("status = %d, want %d", w.Code, tt.want)
+			}
+			// Every refusal says when to come back.
+			if w.Code == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
+				t.Errorf("503 without Retry-After")
 			}
 		})
 	}
