@@ -35,9 +35,11 @@ test-cluster: ## the cluster test: PostgreSQL-backed Temporal, every role a proc
 test-short: ## run the fast tests only (no embedded server, no browser)
 	$(GO) test -tags dev -count=1 -short ./...
 
-bench: ## benchmarks: relay latency through the embedded server (tuned vs default), KB query latency
-	$(GO) test -run '^$$' -bench . -benchtime 300x ./worker/
+bench: ## benchmarks: KB query latency, then the relay's full path vs a direct relay (ends with the BENCH line)
 	$(GO) test -run '^$$' -bench . ./kb/...
+	@mkdir -p $(BIN) && rm -f $(BIN)/bench-relay.txt
+	FLEXCORD_BENCH=1 FLEXCORD_BENCH_LABEL='$(VERSION)' FLEXCORD_BENCH_REPORT=$(BIN)/bench-relay.txt $(GO) test -count=1 -timeout 30m -run '^TestRelayBench$$' -v ./bench/
+	@cat $(BIN)/bench-relay.txt
 
 chaos: ## the chaos run: live chats both ways under worker stops, gateway gaps and provider faults
 	FLEXCORD_CHAOS=1 $(GO) test -count=1 -timeout 30m -run '^TestChaos$$' -v ./e2e/

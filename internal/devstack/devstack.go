@@ -99,6 +99,10 @@ type Options struct {
 	// SampleFeed adds the sample feed's source (Stack.Feeds, polled every minute) to
 	// #announcements once the stack runs; `flexcord dev` sets it.
 	SampleFeed bool
+	// Limits are the worker's provider rates (zero values: the production defaults, which hold
+	// all of flexcord's Discord calls under Discord's bot-wide limit). The emulators have no
+	// such limit; the relay benchmark lifts them to measure flexcord itself.
+	Limits worker.Limits
 	// Feeds are sources to apply once the stack runs (FLEXCORD_FEEDS_FILE).
 	Feeds []workflows.FeedConfig
 	// FeedSecrets are push secrets by source name; sources not in it are read from the
@@ -221,7 +225,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		}
 		s.closers = append(s.closers, store.Close)
 	}
-	acts := worker.Activities{Knowledge: activities.NewKnowledge(store), Feeds: activities.NewFeeds(nil, log.With("component", "feeds"))}
+	acts := worker.Activities{Knowledge: activities.NewKnowledge(store), Feeds: activities.NewFeeds(nil, log.With("component", "feeds")), Limits: opts.Limits}
 	cfg := ingress.Config{Temporal: c, Log: log, Telemetry: opts.Telemetry, MaxInFlight: opts.MaxInFlight, Conversation: opts.Conversation}
 	if mw := opts.IngressMiddleware; mw != nil {
 		cfg.Routes = append(cfg.Routes, func(_ *ingress.Server, r *mux.Router) { r.Use(mux.MiddlewareFunc(mw)) })
