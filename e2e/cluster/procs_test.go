@@ -32,15 +32,12 @@ func repoRoot(t *testing.T) string {
 	return dir
 }
 
-// freePort returns a TCP port on 127.0.0.1 that nothing listens on right now.
+// freePort returns a TCP port on 127.0.0.1 that nothing listens on right now, for a process
+// that binds it a moment later: one below the kernel's ephemeral range (freeLowPort), which an
+// outgoing connection of any process could otherwise take in between.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return freeLowPort(t)
 }
 
 // freeLowPort returns a free TCP port on 127.0.0.1 below 32768. Temporal's SQL schema keeps the

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -379,7 +380,19 @@ func claimPort(ip string, port int, what string) (int, error) {
 	return port, nil
 }
 
+// freePort returns a TCP port that is free on ip. It picks one between 20000 and 32767, below
+// Linux's default range of ephemeral ports (32768 and up): the server binds the port a moment
+// after this check, and a port of the ephemeral range can be taken in between as the local port
+// of any outgoing connection on the machine (seen as "bind: address already in use" while other
+// tests ran). Only when none is free there does it ask the kernel for one.
 func freePort(ip string) (int, error) {
+	for range 200 {
+		port := 20000 + rand.IntN(12768)
+		if ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port))); err == nil {
+			_ = ln.Close()
+			return port, nil
+		}
+	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
 		return 0, fmt.Errorf("find a free port: %w", err)
