@@ -40,16 +40,28 @@ func freePort(t *testing.T) int {
 	return freeLowPort(t)
 }
 
+// handedOut are the ports freeLowPort returned.
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
 // freeLowPort returns a free TCP port on 127.0.0.1 below 32768. Temporal's SQL schema keeps the
 // membership port of each service in a smallint, so the kernel's ephemeral ports (32768 and up)
 // do not fit.
 func freeLowPort(t *testing.T) int {
 	t.Helper()
+	handedOut.Lock()
+	defer handedOut.Unlock()
 	for range 1000 {
 		port := 20000 + rand.IntN(12000)
+		if handedOut.ports[port] {
+			continue // given to another process that may not have bound it yet
+		}
 		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err == nil {
 			l.Close()
+			handedOut.ports[port] = true
 			return port
 		}
 	}

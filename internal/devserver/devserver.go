@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -380,16 +381,30 @@ func claimPort(ip string, port int, what string) (int, error) {
 	return port, nil
 }
 
+// handedOut are the ports freePort returned.
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
 // freePort returns a TCP port that is free on ip. It picks one between 20000 and 32767, below
 // Linux's default range of ephemeral ports (32768 and up): the server binds the port a moment
 // after this check, and a port of the ephemeral range can be taken in between as the local port
 // of any outgoing connection on the machine (seen as "bind: address already in use" while other
-// tests ran). Only when none is free there does it ask the kernel for one.
+// tests ran). Only when none is free there does it ask the kernel for one. It never returns a
+// port it returned before in this process: a server asks for several at once and binds them
+// only later.
 func freePort(ip string) (int, error) {
+	handedOut.Lock()
+	defer handedOut.Unlock()
 	for range 200 {
 		port := 20000 + rand.IntN(12768)
+		if handedOut.ports[port] {
+			continue
+		}
 		if ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port))); err == nil {
 			_ = ln.Close()
+			handedOut.ports[port] = true
 			return port, nil
 		}
 	}
