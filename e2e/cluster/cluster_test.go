@@ -21,8 +21,8 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
-	"google.golang.org/protobuf/encoding/protojson"
 	"go.temporal.io/sdk/client"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/flexcord/flexcord/sandbox/discordemu"
 	"github.com/flexcord/flexcord/sandbox/twilioemu"
@@ -295,7 +295,7 @@ func TestCluster(t *testing.T) {
 	if cpuOK {
 		run := finished.Sub(ready)
 		pf("CPU: the machine's %d cores were %.0f%% busy during the run (%.0f core-seconds in %v, every process of the machine)",
-			runtime.NumCPU(), 100*(busyAtEnd - busyAtReady).Seconds()/(run.Seconds()*float64(runtime.NumCPU())),
+			runtime.NumCPU(), 100*(busyAtEnd-busyAtReady).Seconds()/(run.Seconds()*float64(runtime.NumCPU())),
 			(busyAtEnd - busyAtReady).Seconds(), run.Round(time.Second))
 	}
 	pf("CPU per process, start to stop: %s (PostgreSQL's server processes are not counted)", strings.Join(cpu, ", "))
