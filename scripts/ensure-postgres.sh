@@ -10,6 +10,7 @@
 # It prints the directory holding initdb, which the test also finds by itself (PATH, then
 # /usr/lib/postgresql/<version>/bin, where Debian puts the server programs).
 set -euo pipefail
+. "$(dirname "$0")/apt-install.sh"
 
 log() { printf 'ensure-postgres: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -34,31 +35,9 @@ if dir="$(bindir)"; then
 	exit 0
 fi
 
-command -v apt-get >/dev/null 2>&1 ||
-	die "PostgreSQL's initdb is missing and apt-get is not available; install the PostgreSQL server (12 or later) with your package manager"
-
-sudo=()
-if [ "$(id -u)" -ne 0 ]; then
-	command -v sudo >/dev/null 2>&1 ||
-		die "installing PostgreSQL needs root: run this script as root or install sudo"
-	sudo=(sudo)
-fi
-
-log "installing postgresql (Debian package)"
-export DEBIAN_FRONTEND=noninteractive
-aptlog="$(mktemp)"
-trap 'rm -f "$aptlog"' EXIT
-
-if ! "${sudo[@]}" apt-get update -qq >"$aptlog" 2>&1; then
-	cat "$aptlog" >&2
-	die "apt-get update failed (see above)"
-fi
 # The package's post-install script creates and starts a "main" cluster on port 5432 where an
 # init system runs; the test never uses it.
-if ! "${sudo[@]}" apt-get install -y -qq --no-install-recommends postgresql >"$aptlog" 2>&1; then
-	cat "$aptlog" >&2
-	die "apt-get install postgresql failed (see above)"
-fi
+apt_install "PostgreSQL's initdb" postgresql
 
 dir="$(bindir)" || die "initdb is still missing after installing postgresql"
 log "installed $("$dir/postgres" --version)"
