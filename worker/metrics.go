@@ -8,10 +8,12 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/flexcord/flexcord/workflows"
 )
 
 // MetricDeliveries counts the attempts of the delivery activities, tagged outcome (delivered,
-// retried, failed); the SDK's activity metrics handler adds activity_type, task_queue and
+// retried, failed, deferred); the SDK's activity metrics handler adds activity_type, task_queue and
 // workflow_type. internal/telemetry describes it.
 const MetricDeliveries = "flexcord_deliveries"
 
@@ -27,6 +29,9 @@ const (
 	OutcomeDelivered = "delivered"
 	OutcomeRetried   = "retried"
 	OutcomeFailed    = "failed"
+	// OutcomeDeferred: a local-activity try (the fast path) that this worker's fast-path rate
+	// refused before calling the provider; the delivery goes through the provider's queue.
+	OutcomeDeferred = "deferred"
 )
 
 // DeliveryMetrics is a worker interceptor that counts every attempt of a delivery activity by
@@ -53,8 +58,15 @@ func (d *deliveryInbound) ExecuteActivity(ctx context.Context, in *interceptor.E
 	res, err := d.Next.ExecuteActivity(ctx, in)
 	info := activity.GetInfo(ctx)
 	if slices.Contains(DeliveryActivities, info.ActivityType.Name) && !errors.Is(err, activity.ErrResultPending) {
-		activity.GetMetricsHandler(ctx).WithTags(map[string]string{"outcome": deliveryOutcome(info, err)}).
-			Counter(MetricDeliveries).Inc(1)
+		tags := map[string]string{"outcome": deliveryOutcome(info, err)}
+		if info.IsLocalActivity {
+			// The SDK's handler of a local activity tags none of these.
+			tags["activity_type"], tags["task_queue"] = info.ActivityType.Name, info.TaskQueue
+			if info.WorkflowType != nil {
+				tags["workflow_type"] = info.WorkflowType.Name
+			}
+		}
+		activity.GetMetricsHandler(ctx).WithTags(tags).Counter(MetricDeliveries).Inc(1)
 	}
 	return res, err
 }
@@ -65,13 +77,21 @@ func deliveryOutcome(info activity.Info, err error) string {
 		return OutcomeDelivered
 	}
 	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) {
+	isApp := errors.As(err, &appErr)
+	if isApp && info.IsLocalActivity && appErr.Type() == workflows.ErrFastPathBusy {
+		return OutcomeDeferred
+	}
+	if isApp {
 		if appErr.NonRetryable() {
 			return OutcomeFailed
 		}
 		if p := info.RetryPolicy; p != nil && slices.Contains(p.NonRetryableErrorTypes, appErr.Type()) {
 			return OutcomeFailed
 		}
+	}
+	if info.IsLocalActivity {
+		// A local try is tried once; the workflow goes on with a regular activity.
+		return OutcomeRetried
 	}
 	if p := info.RetryPolicy; p != nil && p.MaximumAttempts > 0 && info.Attempt >= p.MaximumAttempts {
 		return OutcomeFailed

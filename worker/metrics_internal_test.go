@@ -6,6 +6,8 @@ import (
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/flexcord/flexcord/workflows"
 )
 
 func TestDeliveryOutcome(t *testing.T) {
@@ -17,19 +19,26 @@ func TestDeliveryOutcome(t *testing.T) {
 		policy  *temporal.RetryPolicy
 		err     error
 		want    string
+		local   bool
 	}{
-		{"success", 1, policy, nil, OutcomeDelivered},
-		{"success after retries", 5, policy, nil, OutcomeDelivered},
-		{"retryable error", 1, policy, retryable, OutcomeRetried},
-		{"plain error", 3, policy, errors.New("connection reset"), OutcomeRetried},
-		{"last attempt", 8, policy, retryable, OutcomeFailed},
-		{"non-retryable error", 1, policy, temporal.NewNonRetryableApplicationError("50007", "DiscordCannotMessageUser", nil), OutcomeFailed},
-		{"non-retryable type in the policy", 1, policy, temporal.NewApplicationError("403", "Forbidden"), OutcomeFailed},
-		{"no retry policy known", 100, nil, retryable, OutcomeRetried},
-		{"unlimited attempts", 100, &temporal.RetryPolicy{}, retryable, OutcomeRetried},
+		{"success", 1, policy, nil, OutcomeDelivered, false},
+		{"success after retries", 5, policy, nil, OutcomeDelivered, false},
+		{"retryable error", 1, policy, retryable, OutcomeRetried, false},
+		{"plain error", 3, policy, errors.New("connection reset"), OutcomeRetried, false},
+		{"last attempt", 8, policy, retryable, OutcomeFailed, false},
+		{"non-retryable error", 1, policy, temporal.NewNonRetryableApplicationError("50007", "DiscordCannotMessageUser", nil), OutcomeFailed, false},
+		{"non-retryable type in the policy", 1, policy, temporal.NewApplicationError("403", "Forbidden"), OutcomeFailed, false},
+		{"no retry policy known", 100, nil, retryable, OutcomeRetried, false},
+		{"unlimited attempts", 100, &temporal.RetryPolicy{}, retryable, OutcomeRetried, false},
+		// A local try has one attempt; the workflow goes on with a regular activity.
+		{"local try failed", 1, &temporal.RetryPolicy{MaximumAttempts: 1}, retryable, OutcomeRetried, true},
+		{"local try refused for good", 1, &temporal.RetryPolicy{MaximumAttempts: 1},
+			temporal.NewNonRetryableApplicationError("50007", "DiscordCannotMessageUser", nil), OutcomeFailed, true},
+		{"local try over the fast-path rate", 1, &temporal.RetryPolicy{MaximumAttempts: 1},
+			temporal.NewApplicationError("busy", workflows.ErrFastPathBusy), OutcomeDeferred, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			info := activity.Info{Attempt: c.attempt, RetryPolicy: c.policy}
+			info := activity.Info{Attempt: c.attempt, RetryPolicy: c.policy, IsLocalActivity: c.local}
 			if got := deliveryOutcome(info, c.err); got != c.want {
 				t.Errorf("deliveryOutcome = %s, want %s", got, c.want)
 			}

@@ -28,8 +28,8 @@ import (
 //	FLEXCORD_RECORD_HISTORIES=$PWD/workflows/testdata go test -run TestRecordHistories ./worker/
 //
 // The files are named for the behaviour version that wrote them (versioning.go): "legacy-" for
-// workflows started before versioning, "v1-" for every-path-ends, "v2-" for fast-relay (the
-// behaviour workflows start with now, historyPrefix).
+// workflows started before versioning, "v1-" for every-path-ends, "v2-" for fast-relay, "v3-" for
+// local-delivery (the behaviour workflows start with now, historyPrefix).
 func TestRecordHistories(t *testing.T) {
 	dir := os.Getenv("FLEXCORD_RECORD_HISTORIES")
 	if dir == "" {
@@ -268,7 +268,7 @@ func recordFailurePaths(t *testing.T, s *stack, dir string) {
 // the replay tests read it.
 // historyPrefix names the histories TestRecordHistories writes: the behaviour version that
 // workflows start with today.
-const historyPrefix = "v2-"
+const historyPrefix = "v3-"
 
 func writeHistory(t *testing.T, s *stack, dir, workflowID, runID, name string) {
 	t.Helper()

@@ -33,19 +33,26 @@ type Activities struct {
 // rate across all the workers polling it (every worker should set the same value), so adding
 // workers never raises the rate at which flexcord calls a provider.
 type Limits struct {
-	// DiscordPerSecond bounds the Discord activities started per second (default 40: Discord
-	// allows 50 requests/s per bot in total, and ingress and the gateway make calls too).
+	// DiscordPerSecond bounds the Discord activities started per second on the Discord queue,
+	// across all workers (default 30: Discord allows 50 requests/s per bot in total, and the
+	// workers' fast paths, ingress and the gateway make calls too).
 	DiscordPerSecond float64
 	// TwilioPerSecond bounds the Twilio activities started per second (default 50).
 	TwilioPerSecond float64
 	// Concurrency bounds the activities one worker runs at once on each provider queue (default
 	// 100).
 	Concurrency int
+	// DiscordFastPerSecond and TwilioFastPerSecond bound this worker's fast path: relayed
+	// messages tried as local activities, which do not go through the queues above (default 5
+	// and 25; negative turns it off). See FastPathLimits.
+	DiscordFastPerSecond, TwilioFastPerSecond float64
 }
 
-// Default provider rates.
+// Default provider rates. All workers' Discord calls together stay at 40/s by default (the
+// queue's 30/s and two workers' fast paths of 5/s), under Discord's 50 requests/s per bot, with
+// room for ingress and the gateway.
 const (
-	DefaultDiscordPerSecond = 40
+	DefaultDiscordPerSecond = 30
 	DefaultTwilioPerSecond  = 50
 	DefaultConcurrency      = 100
 )
@@ -60,6 +67,12 @@ func (l Limits) withDefaults() Limits {
 	if l.Concurrency <= 0 {
 		l.Concurrency = DefaultConcurrency
 	}
+	if l.DiscordFastPerSecond == 0 {
+		l.DiscordFastPerSecond = DefaultDiscordFastPerSecond
+	}
+	if l.TwilioFastPerSecond == 0 {
+		l.TwilioFastPerSecond = DefaultTwilioFastPerSecond
+	}
 	return l
 }
 
@@ -69,11 +82,12 @@ func (l Limits) withDefaults() Limits {
 // together; registering on it registers on the main worker. Every worker counts its deliveries
 // (DeliveryMetrics) and shares opts.DeploymentOptions (see DeploymentOptions).
 func New(c client.Client, acts Activities, opts sdkworker.Options) sdkworker.Worker {
-	opts.Interceptors = append(slices.Clip(opts.Interceptors), DeliveryMetrics())
+	limits := acts.Limits.withDefaults()
+	opts.Interceptors = append(slices.Clip(opts.Interceptors), DeliveryMetrics(),
+		FastPathLimits(limits.DiscordFastPerSecond, limits.TwilioFastPerSecond))
 	w := sdkworker.New(c, workflows.TaskQueue, opts)
 	Register(w, acts)
 	set := &Set{Worker: w}
-	limits := acts.Limits.withDefaults()
 	provider := func(queue string, perSecond float64, impl any) {
 		po := opts
 		po.DisableWorkflowWorker = true

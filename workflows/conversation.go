@@ -291,7 +291,13 @@ type conversation struct {
 		failed int
 	}
 	channels []signalChannel
+	// settle receives the signal the conversation sends itself before it ends a run in which a
+	// local try just finished (settleLocalTries).
+	settle workflow.ReceiveChannel
 }
+
+// signalSettle is the signal a conversation sends itself in settleLocalTries.
+const signalSettle = "flexcord.settle"
 
 type signalChannel struct {
 	name   string
@@ -343,6 +349,7 @@ func newConversation(ctx workflow.Context, in ConversationInput) (*conversation,
 		onDelayed:     c.deliveryDelayed,
 		onDelivered:   c.deliveryDone,
 		failedChanged: func(ctx workflow.Context) { c.publish(ctx) },
+		local:         c.localDelivery(),
 	}
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (ConversationStatus, error) {
 		return c.status(), nil
@@ -403,6 +410,7 @@ func (c *conversation) run(ctx workflow.Context) (ConversationResult, error) {
 	if c.v2() {
 		c.channels = append(c.channels, signalChannel{SignalNoAgent, workflow.GetSignalChannel(ctx, SignalNoAgent), receive(c.onNoAgent)})
 	}
+	c.settle = workflow.GetSignalChannel(ctx, signalSettle)
 	for _, sc := range c.channels {
 		sc := sc
 		c.sel.AddReceive(sc.ch, func(ch workflow.ReceiveChannel, more bool) {
@@ -418,7 +426,11 @@ func (c *conversation) run(ctx workflow.Context) (ConversationResult, error) {
 
 	for {
 		c.step(ctx)
-		if c.finished() {
+		if c.finished() && !c.signalsWaiting() {
+			if c.out.localInThisTask(ctx) {
+				c.settleLocalTries(ctx)
+				continue
+			}
 			c.publish(ctx)
 			return ConversationResult{
 				Stage: c.s.Stage, CaseID: c.s.CaseID, Rating: c.s.Rating, ClosedReason: c.s.ClosedReason,
@@ -439,6 +451,9 @@ func (c *conversation) step(ctx workflow.Context) {
 		if !c.out.paused {
 			c.startDueOps(ctx)
 		}
+		// A run does not end in a workflow task that finished a local try (settleLocalTries),
+		// so there are none once the conversation is closed or due to continue as new.
+		c.out.holdLocal = c.s.Stage == StageClosed || c.shouldContinueAsNew(ctx)
 		c.out.pump(ctx, c.sel)
 		at, label := c.deadline()
 		c.timer.arm(ctx, c.sel, at, label)
@@ -464,6 +479,22 @@ func (c *conversation) pendingOps() int {
 		}
 	}
 	return n
+}
+
+// signalsWaiting reports whether a signal is buffered that the loop has not handled yet
+// (local-delivery behaviour): a conversation that is done handles it before it ends, rather than
+// leave it to the server to refuse the completion. Local-activity tries finish inside the
+// workflow task, so a conversation can be done at the very moment a member writes again.
+func (c *conversation) signalsWaiting() bool {
+	if !c.localDelivery() {
+		return false
+	}
+	for _, sc := range c.channels {
+		if sc.ch.Len() > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *conversation) finished() bool {
@@ -496,6 +527,10 @@ func (c *conversation) continueAsNew(ctx workflow.Context) error {
 			return err
 		}
 		if c.out.inFlight == 0 && c.pendingOps() == 0 && !c.anyBuffered() {
+			if c.out.localInThisTask(ctx) {
+				c.settleLocalTries(ctx)
+				continue
+			}
 			break
 		}
 	}
@@ -505,6 +540,22 @@ func (c *conversation) continueAsNew(ctx workflow.Context) error {
 	c.publish(ctx)
 	state := c.s
 	return workflow.NewContinueAsNewError(ctx, Conversation, ConversationInput{Options: c.opts, State: &state})
+}
+
+// settleLocalTries ends the current workflow task before the run ends, so that the results of
+// the local tries it finished are kept (see outbox.localInThisTask). The conversation signals
+// itself and waits for the signal to be recorded: that needs a new workflow task, and the server
+// starts one at once (a short timer would do the same, but the server may fire it only after a
+// stream of signals has stopped).
+func (c *conversation) settleLocalTries(ctx workflow.Context) {
+	self := workflow.GetInfo(ctx).WorkflowExecution.ID
+	if err := workflow.SignalExternalWorkflow(ctx, self, "", signalSettle, nil).Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Warn("could not signal itself to settle local tries", "error", err)
+	}
+	for c.settle.ReceiveAsync(nil) {
+	}
+	// This is a new workflow task, and no local try starts once a run is about to end.
+	c.out.lastLocalAt = time.Time{}
 }
 
 func (c *conversation) anyBuffered() bool {

@@ -633,3 +633,131 @@ func TestConversationInactivityTimerIsNotRestartedPerMessage(t *testing.T) {
 		})
 	}
 }
+
+// relayScript plays a live chat: the member asks for a human, Ana joins, both write n lines,
+// Ana wraps up and the member rates.
+func relayScript(c *convTest, n int) {
+	c.signal(SignalUserAction, action("i1", ActionTalkToHuman, 0))
+	c.signal(SignalAgentJoined, AgentJoinedSignal{EventID: "EV1", AgentName: "Ana"})
+	for i := 1; i <= n; i++ {
+		c.signal(SignalAgentMessage, AgentMessageSignal{EventID: fmt.Sprint("IM", i), Text: fmt.Sprint("line ", i)})
+		c.signal(SignalUserMessage, msg(fmt.Sprint("m", i), fmt.Sprint("reply ", i)))
+	}
+	c.signal(SignalAgentWrappedUp, AgentWrappedUpSignal{EventID: "EV2"})
+	c.signal(SignalUserAction, action("i2", ActionRate, 5))
+}
+
+// checkRelayed checks that the n lines of relayScript arrived once each and in order both ways.
+func checkRelayed(t *testing.T, f *fakeProviders, n int) {
+	t.Helper()
+	var lines []string
+	for _, d := range f.dmTexts() {
+		if strings.HasPrefix(d, "**Ana:** line ") {
+			lines = append(lines, strings.TrimPrefix(d, "**Ana:** "))
+		}
+	}
+	var want, wantReplies []string
+	for i := 1; i <= n; i++ {
+		want = append(want, fmt.Sprint("line ", i))
+		wantReplies = append(wantReplies, fmt.Sprint("reply ", i))
+	}
+	if strings.Join(lines, "|") != strings.Join(want, "|") {
+		t.Errorf("the member got %q", lines)
+	}
+	if got := f.flexBodies(); strings.Join(got, "|") != strings.Join(wantReplies, "|") {
+		t.Errorf("the agent got %q", got)
+	}
+}
+
+// closedStageDMs is how many DMs relayScript's conversation sends once it is closed (the thanks
+// for the rating): those are regular activities, as a run does not end in a workflow task that
+// finished a local try.
+var closedStageDMs = map[string]int{"SendDirectMessage": 1}
+
+// TestConversationRelaysThroughLocalActivities: with the local-delivery behaviour, every DM to
+// the member and every post to Flex goes out as a local activity, once and in order, until the
+// conversation closes.
+func TestConversationRelaysThroughLocalActivities(t *testing.T) {
+	c := newConvTest(t)
+	relayScript(c, 10)
+	c.run(ConversationOptions{})
+	checkRelayed(t, c.fakes, 10)
+	for _, name := range []string{"SendDirectMessage", "PostFlexMessage"} {
+		local, regular := c.fakes.triesOf(name)
+		if local < 10 || regular != closedStageDMs[name] {
+			t.Errorf("%s: %d local and %d regular tries; want every try local but %d after the close", name, local, regular, closedStageDMs[name])
+		}
+	}
+}
+
+// TestConversationLocalTryFallsBackToRegularActivity: when the worker refuses every local try
+// (its share of the provider's rate is used up), each delivery goes on as a regular activity at
+// once, still once and in order.
+func TestConversationLocalTryFallsBackToRegularActivity(t *testing.T) {
+	c := newConvTest(t)
+	c.fakes.busyLocal = true
+	relayScript(c, 10)
+	c.run(ConversationOptions{})
+	checkRelayed(t, c.fakes, 10)
+	for _, name := range []string{"SendDirectMessage", "PostFlexMessage"} {
+		local, regular := c.fakes.triesOf(name)
+		if local < 10 || regular != local+closedStageDMs[name] {
+			t.Errorf("%s: %d local and %d regular tries; want one regular try after each refused local one", name, local, regular)
+		}
+	}
+}
+
+// TestConversationLocalTryFailingForGoodIsNotRetried: a DM refused for good on its local try
+// (the member closed their DMs) is recorded as failed at once, not tried again as a regular
+// activity; an operator's retry then delivers it as a regular activity.
+func TestConversationLocalTryFailingForGoodIsNotRetried(t *testing.T) {
+	c := newConvTest(t)
+	var failed ConversationStatus
+	var regularBefore int
+	c.signal(SignalUserAction, action("i1", ActionTalkToHuman, 0))
+	c.signal(SignalAgentJoined, AgentJoinedSignal{EventID: "EV1", AgentName: "Ana"})
+	c.after(time.Second, func() { c.fakes.setDMsClosed(true) })
+	c.signal(SignalAgentMessage, AgentMessageSignal{EventID: "IM1", Text: "first"})
+	c.after(time.Second, func() {
+		failed = c.status()
+		_, regularBefore = c.fakes.triesOf("SendDirectMessage")
+		c.fakes.setDMsClosed(false)
+		c.env.UpdateWorkflow(UpdateRetryDeliveries, "retry-1", &testsuite.TestUpdateCallback{
+			OnAccept: func() {}, OnReject: func(err error) { t.Errorf("retry rejected: %v", err) }, OnComplete: func(any, error) {},
+		}, RetryDeliveriesRequest{Operator: "test"})
+	})
+	c.signal(SignalAgentWrappedUp, AgentWrappedUpSignal{EventID: "EV2"})
+	c.signal(SignalUserAction, action("i2", ActionRate, 5))
+	c.run(ConversationOptions{})
+	if len(failed.Failed) != 1 || failed.Failed[0].ErrorType != activities.ErrCannotMessageUser {
+		t.Fatalf("failed deliveries = %+v", failed.Failed)
+	}
+	if regularBefore != 0 {
+		t.Errorf("%d regular tries of SendDirectMessage before the retry; the refused local try should have been final", regularBefore)
+	}
+	if _, regular := c.fakes.triesOf("SendDirectMessage"); regular < 1 {
+		t.Errorf("the operator's retry made no regular try")
+	}
+	var got []string
+	for _, d := range c.fakes.dmTexts() {
+		if strings.HasPrefix(d, "**Ana:**") {
+			got = append(got, d)
+		}
+	}
+	if strings.Join(got, "|") != "**Ana:** first" {
+		t.Errorf("agent messages delivered = %q", got)
+	}
+}
+
+// TestConversationBehaviourBeforeLocalDeliveryUsesRegularActivities: conversations started
+// before the local-delivery behaviour keep delivering through regular activities.
+func TestConversationBehaviourBeforeLocalDeliveryUsesRegularActivities(t *testing.T) {
+	c := newConvTest(t)
+	c.env.OnGetVersion(versionChangeID, workflow.DefaultVersion, behaviourLatest).Return(workflow.Version(behaviourFastRelay))
+	relayScript(c, 5)
+	c.run(ConversationOptions{})
+	checkRelayed(t, c.fakes, 5)
+	if local, _ := c.fakes.triesOf("SendDirectMessage"); local != 0 {
+		t.Errorf("%d local tries in a conversation of behaviour %d", local, behaviourFastRelay)
+	}
+}

@@ -83,6 +83,23 @@ func keyPrefix(runID string) string {
 // seconds, the member hears that delivery is delayed while the full policy keeps trying.
 var fastTry = DeliveryPolicy{MaxAttempts: 2, InitialInterval: time.Second, Timeout: 5 * time.Second}
 
+// localTry bounds the local-activity try of a relayed message (the fast path): one attempt of at
+// most a few seconds, run by the worker that runs the workflow, inside its workflow task. It
+// costs one MarkerRecorded event instead of an activity's three events and the workflow task
+// that follows them. When it does not get through (the provider is slow or failing, the worker's
+// share of the provider's rate is used up, the worker has no client for the provider), the
+// delivery goes on as a regular activity on the provider's rate-limited task queue, with the
+// bounded retry policy, so a long outage never holds a workflow task.
+var localTry = workflow.LocalActivityOptions{
+	ScheduleToCloseTimeout: 4 * time.Second,
+	RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 1},
+}
+
+// ErrFastPathBusy is the error type of a local-activity try refused because the worker's share
+// of the provider's rate is used up (worker.FastPathLimits); the delivery goes on as a regular
+// activity at once.
+const ErrFastPathBusy = "FastPathBusy"
+
 // deliveryResult is what a delivered delivery produced that the workflow may need.
 type deliveryResult struct {
 	ChannelID  string   // DM channel of a direct message
@@ -113,6 +130,29 @@ type outbox struct {
 	// failedChanged is called when the number of failed deliveries may have changed.
 	failedChanged func(ctx workflow.Context)
 	paused        bool
+	// local tries direct messages to the member and posts to Flex as a local activity first
+	// (localTry): conversations of behaviourLocalDelivery.
+	local bool
+	// holdLocal keeps deliveries off the local path while the run may end (see
+	// conversation.settleLocalTries): they go as regular activities.
+	holdLocal bool
+	// lastLocalAt is the workflow time of the task in which a local try last finished.
+	lastLocalAt time.Time
+}
+
+// localInThisTask reports whether a local try finished in the current workflow task. Its result
+// is kept only once the task completes; the server refuses a task that ends the run (continue-as-
+// new, complete) when a signal came in meanwhile, and the try would then run again on replay. So
+// a run does not end in a task that finished a local try (see conversation.settleLocalTries).
+func (o *outbox) localInThisTask(ctx workflow.Context) bool {
+	return !o.lastLocalAt.IsZero() && o.lastLocalAt.Equal(workflow.Now(ctx))
+}
+
+// tryLocal reports whether d's next try is the local-activity fast path: the first try of a
+// member DM or a Flex post.
+func (o *outbox) tryLocal(d Delivery) bool {
+	return o.local && !o.holdLocal && !d.LocalTried && d.EditOf == nil && d.Attempts == 1 &&
+		(d.Dest.Kind == DestMember || d.Dest.Kind == DestFlex)
 }
 
 func (o *outbox) ready(dest Destination) bool {
@@ -132,12 +172,48 @@ func (o *outbox) pump(ctx workflow.Context, sel workflow.Selector) {
 		d, _ := o.ledger.Get(seq)
 		o.ledger.Start(seq, workflow.Now(ctx))
 		o.inFlight++
-		fast := o.fastFirst && d.Dest.Kind == DestFlex && d.EditOf == nil && d.Attempts == 1
+		if o.tryLocal(*d) {
+			f := o.startLocal(ctx, *d)
+			sel.AddFuture(f, func(f workflow.Future) {
+				o.inFlight--
+				o.settleLocal(ctx, seq, f)
+			})
+			continue
+		}
+		// The first regular try of a Flex post is short (fastTry) unless a local try came first.
+		firstRegular := 1
+		if d.LocalTried {
+			firstRegular = 2
+		}
+		fast := o.fastFirst && d.Dest.Kind == DestFlex && d.EditOf == nil && d.Attempts == firstRegular
 		f := o.start(ctx, *d, fast)
 		sel.AddFuture(f, func(f workflow.Future) {
 			o.inFlight--
 			o.settle(ctx, seq, f, fast)
 		})
+	}
+}
+
+// settleLocal records the outcome of a local-activity try: delivered, failed for good (a
+// non-retryable error, such as a member who closed their DMs, or a destination that went away
+// meanwhile), or back to pending for a regular activity.
+func (o *outbox) settleLocal(ctx workflow.Context, seq int64, f workflow.Future) {
+	d, ok := o.ledger.Get(seq)
+	if !ok {
+		return // dropped while in flight
+	}
+	o.lastLocalAt = workflow.Now(ctx)
+	err := f.Get(ctx, nil)
+	var appErr *temporal.ApplicationError
+	if err == nil || (errors.As(err, &appErr) && appErr.NonRetryable()) || !o.ready(d.Dest) {
+		o.settle(ctx, seq, f, false)
+		return
+	}
+	d.Status, d.LocalTried = DeliveryPending, true
+	if errors.As(err, &appErr) {
+		d.ErrorType, d.Error = appErr.Type(), truncate(rootMessage(err), 500)
+	} else {
+		d.ErrorType, d.Error = "LocalTry", truncate(rootMessage(err), 500)
 	}
 }
 
@@ -185,7 +261,10 @@ func (o *outbox) settle(ctx workflow.Context, seq int64, f workflow.Future, fast
 	} else if errors.As(err, new(*temporal.TimeoutError)) {
 		errType = "Timeout"
 	}
-	if fast && !nonRetryable {
+	// A delivery whose destination went away while it was tried (the chat with the agent ended)
+	// is not tried again: it fails, and onFailed decides what becomes of it (local-delivery
+	// behaviour; before it, such a delivery waited for a destination that never came back).
+	if fast && !nonRetryable && (!o.local || o.ready(d.Dest)) {
 		d.Status, d.Delayed, d.ErrorType, d.Error = DeliveryPending, true, errType, truncate(rootMessage(err), 500)
 		if o.onDelayed != nil {
 			o.onDelayed(ctx, *d)
@@ -250,6 +329,22 @@ func (o *outbox) start(ctx workflow.Context, d Delivery, fast bool) workflow.Fut
 	f, set := workflow.NewFuture(ctx)
 	set.SetError(temporal.NewNonRetryableApplicationError("unknown destination "+d.Dest.String(), "UnknownDestination", nil))
 	return f
+}
+
+// startLocal starts the local-activity try of a member DM or a Flex post (see localTry). The
+// activities are the same as the regular ones, with the same idempotency keys, so a try that
+// timed out after it took effect is not repeated by the regular activity after it.
+func (o *outbox) startLocal(ctx workflow.Context, d Delivery) workflow.Future {
+	ctx = workflow.WithLocalActivityOptions(ctx, localTry)
+	if d.Dest.Kind == DestFlex {
+		link, _ := o.flexLink(d.Dest.ID)
+		return workflow.ExecuteLocalActivity(ctx, flexActs.PostFlexMessage, activities.PostFlexMessageInput{
+			ConversationSID: link.ConversationSID, Identity: link.Identity, Body: d.Message.Content, DeliveryKey: d.Key,
+		})
+	}
+	return workflow.ExecuteLocalActivity(ctx, discordActs.SendDirectMessage, activities.SendDirectMessageInput{
+		UserID: d.Dest.ID, Nonce: d.Key, Message: d.Message, FirstTriedAt: d.FirstTriedAt,
+	})
 }
 
 // retry re-queues every failed delivery and returns what it re-queued.

@@ -44,6 +44,40 @@ type fakeProviders struct {
 	// inFlight counts concurrent deliveries per destination; maxInFlight is the worst seen.
 	inFlight    map[string]int
 	maxInFlight int
+	// busyLocal refuses every local-activity try as a worker out of its fast-path rate does;
+	// tries counts the tries of each activity, local and regular.
+	busyLocal bool
+	tries     map[string]*[2]int
+}
+
+// try counts a try of activity name and says whether it must be refused (busyLocal).
+func (f *fakeProviders) try(ctx context.Context, name string) error {
+	local := activity.GetInfo(ctx).IsLocalActivity
+	if f.tries == nil {
+		f.tries = map[string]*[2]int{}
+	}
+	if f.tries[name] == nil {
+		f.tries[name] = &[2]int{}
+	}
+	if local {
+		f.tries[name][0]++
+		if f.busyLocal {
+			return temporal.NewApplicationError("the worker's fast-path share is used up", ErrFastPathBusy)
+		}
+	} else {
+		f.tries[name][1]++
+	}
+	return nil
+}
+
+// triesOf returns the local and the regular tries of activity name.
+func (f *fakeProviders) triesOf(name string) (local, regular int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if t := f.tries[name]; t != nil {
+		return t[0], t[1]
+	}
+	return 0, 0
 }
 
 func newFakeProviders() *fakeProviders {
@@ -82,6 +116,9 @@ func (f *fakeProviders) SendDirectMessage(ctx context.Context, in activities.Sen
 	defer f.enter("member:" + in.UserID)()
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f.try(ctx, "SendDirectMessage"); err != nil {
+		return activities.SendDirectMessageResult{}, err
+	}
 	if f.dmsClosed {
 		return activities.SendDirectMessageResult{}, temporal.NewNonRetryableApplicationError(
 			"discord: 50007 Cannot send messages to this user", activities.ErrCannotMessageUser, nil)
@@ -130,6 +167,9 @@ func (f *fakeProviders) PostFlexMessage(ctx context.Context, in activities.PostF
 	defer f.enter("flex:" + in.ConversationSID)()
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f.try(ctx, "PostFlexMessage"); err != nil {
+		return activities.PostFlexMessageResult{}, err
+	}
 	if f.gone[in.ConversationSID] {
 		return activities.PostFlexMessageResult{}, temporal.NewNonRetryableApplicationError(
 			"twilio 20404: conversation not found", activities.ErrFlexConversationGone, nil)

@@ -60,6 +60,9 @@ type Delivery struct {
 	FirstTriedAt time.Time `json:"first_tried_at,omitempty"`
 	// Delayed is set once a try did not get through; the other side was told.
 	Delayed bool `json:"delayed,omitempty"`
+	// LocalTried is set once the delivery's local-activity try (the fast path) did not get
+	// through; the tries after it are regular activities.
+	LocalTried bool `json:"local_tried,omitempty"`
 	// EditOf, when set, makes the delivery an edit of a message already sent to the member.
 	EditOf *MessageRef `json:"edit_of,omitempty"`
 	// Buttons names the kind of buttons the message carries ("bot", "no_agent", "rating"), so

@@ -20,8 +20,11 @@ const (
 	// behaviourFastRelay: the relay does less work per message. The inactivity timer is not
 	// cancelled and started again for every message (lazy deadlineTimer).
 	behaviourFastRelay = 2
+	// behaviourLocalDelivery: a member DM or a Flex post is first tried as a local activity
+	// (outbox.local, localTry), then as a regular activity.
+	behaviourLocalDelivery = 3
 	// behaviourLatest is what workflows that start now run.
-	behaviourLatest = behaviourFastRelay
+	behaviourLatest = behaviourLocalDelivery
 )
 
 // behaviourOf reads the behaviour version of a workflow that starts fresh.
@@ -38,3 +41,7 @@ func (c *conversation) v2() bool { return c.s.Behaviour >= behaviourEveryPathEnd
 
 // fastRelay reports whether the conversation runs with the fast-relay behaviour.
 func (c *conversation) fastRelay() bool { return c.s.Behaviour >= behaviourFastRelay }
+
+// localDelivery reports whether the conversation tries its relayed messages as local activities
+// first.
+func (c *conversation) localDelivery() bool { return c.s.Behaviour >= behaviourLocalDelivery }

@@ -47,6 +47,9 @@ func workerCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	var discordRate, twilioRate, providerConcurrency int
 	b.Int(&discordRate, "discord-rate", "FLEXCORD_DISCORD_RATE", worker.DefaultDiscordPerSecond, "Discord activities started per second across all workers (give every worker the same value; Discord allows 50 requests/s per bot)")
 	b.Int(&twilioRate, "twilio-rate", "FLEXCORD_TWILIO_RATE", worker.DefaultTwilioPerSecond, "Twilio activities started per second across all workers (give every worker the same value)")
+	var discordFast, twilioFast int
+	b.Int(&discordFast, "discord-fast-rate", "FLEXCORD_DISCORD_FAST_RATE", worker.DefaultDiscordFastPerSecond, "this worker's fast path to Discord: direct messages tried at once from the workflow (local activities), per second; beyond it they go through the Discord queue; negative: off. Keep FLEXCORD_DISCORD_RATE + workers × this under 50")
+	b.Int(&twilioFast, "twilio-fast-rate", "FLEXCORD_TWILIO_FAST_RATE", worker.DefaultTwilioFastPerSecond, "this worker's fast path to Twilio: Flex posts tried at once from the workflow (local activities), per second; beyond it they go through the Twilio queue; negative: off")
 	b.Int(&providerConcurrency, "provider-concurrency", "FLEXCORD_PROVIDER_CONCURRENCY", worker.DefaultConcurrency, "Discord or Twilio activities one worker runs at once, per provider")
 	var deploymentName, buildID string
 	b.String(&deploymentName, "deployment-name", "FLEXCORD_DEPLOYMENT_NAME", "", "Worker Versioning: the Temporal Worker Deployment this worker belongs to (e.g. flexcord); with FLEXCORD_BUILD_ID set too, the worker polls as that deployment's version and runs only the tasks routed to it (see README, Rolling upgrades)")
@@ -143,7 +146,8 @@ func workerCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if discordRate <= 0 || twilioRate <= 0 || providerConcurrency <= 0 {
 		return fmt.Errorf("FLEXCORD_DISCORD_RATE, FLEXCORD_TWILIO_RATE and FLEXCORD_PROVIDER_CONCURRENCY must be at least 1")
 	}
-	acts.Limits = worker.Limits{DiscordPerSecond: float64(discordRate), TwilioPerSecond: float64(twilioRate), Concurrency: providerConcurrency}
+	acts.Limits = worker.Limits{DiscordPerSecond: float64(discordRate), TwilioPerSecond: float64(twilioRate), Concurrency: providerConcurrency,
+		DiscordFastPerSecond: float64(discordFast), TwilioFastPerSecond: float64(twilioFast)}
 	for _, p := range provs {
 		if p.configured() {
 			continue

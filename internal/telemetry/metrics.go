@@ -61,7 +61,7 @@ var Metrics = []Metric{
 	{Name: MetricSignals, Type: "counter", Labels: []string{"signal", "outcome"},
 		Help: "Signals ingress and the gateway sent to workflows, by signal name and outcome (ok; error: Temporal refused or did not answer; busy: not sent, ingress was at its in-flight limit)."},
 	{Name: MetricDeliveries, Type: "counter", Labels: []string{"activity_type", "outcome"},
-		Help: "Delivery activity attempts (Discord messages and Flex posts), by activity type and outcome: delivered; retried (the attempt failed and Temporal tries again); failed (the attempt failed for good)."},
+		Help: "Delivery activity attempts (Discord messages and Flex posts), by activity type and outcome: delivered; retried (the attempt failed and Temporal tries again); failed (the attempt failed for good); deferred (a fast-path local try refused by the worker's fast-path rate before any call, sent through the provider's queue instead)."},
 	{Name: MetricDeliveriesFailed, Type: "counter", Labels: []string{"workflow_type", "destination", "error_type"},
 		Help: "Deliveries a conversation, case or feed recorded as failed in its ledger (operators retry them with `flexcord deliveries retry`), by destination kind and error type."},
 	{Name: MetricHandovers, Type: "counter", Labels: []string{"handover"},
