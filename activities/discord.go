@@ -66,11 +66,19 @@ func NewDiscord(s *discordgo.Session, log *slog.Logger) *Discord {
 // Discord's enforce_nonce de-duplicates a retried send only for a few minutes. A delivery tried
 // before (in.PriorAttempts > 0, or a retry of this activity) whose first try is older than
 // nonceWindow therefore first looks for its message among the DM channel's recent messages, and
-// sends only what it does not find there (see findDelivered).
+// sends only what it does not find there (see findDelivered). The DMs of in.More follow, in
+// order, each under its own nonce.
 func (d *Discord) SendDirectMessage(ctx context.Context, in SendDirectMessageInput) (SendDirectMessageResult, error) {
 	if d == nil || d.s == nil {
 		return SendDirectMessageResult{}, notConfigured("Discord")
 	}
+	return SendEach(in, func(one SendDirectMessageInput) (SendDirectMessageResult, error) {
+		return d.sendDirectMessage(ctx, one)
+	})
+}
+
+// sendDirectMessage sends one DM (SendDirectMessage without More).
+func (d *Discord) sendDirectMessage(ctx context.Context, in SendDirectMessageInput) (SendDirectMessageResult, error) {
 	op := "send DM to member " + in.UserID
 	if in.UserID == "" {
 		return SendDirectMessageResult{}, rejected(op, "no user id")

@@ -585,11 +585,19 @@ const flexRecentMessages = 50
 // retry, or PriorAttempts > 0 when an earlier activity tried the same delivery) first looks for it
 // among the latest messages, so a message Twilio stored before an error or a timeout is not posted
 // twice. The result carries the message's index. A conversation Flex no longer has (20404) fails
-// for good with ErrFlexConversationGone, a closed one with ErrFlexConversationClosed.
+// for good with ErrFlexConversationGone, a closed one with ErrFlexConversationClosed. The
+// messages of in.More follow, in order, each marked with its own key.
 func (f *Flex) PostFlexMessage(ctx context.Context, in PostFlexMessageInput) (PostFlexMessageResult, error) {
 	if f.rc == nil {
 		return PostFlexMessageResult{}, notConfigured("Twilio")
 	}
+	return PostEach(in, func(one PostFlexMessageInput) (PostFlexMessageResult, error) {
+		return f.postFlexMessage(ctx, one)
+	})
+}
+
+// postFlexMessage posts one message (PostFlexMessage without More).
+func (f *Flex) postFlexMessage(ctx context.Context, in PostFlexMessageInput) (PostFlexMessageResult, error) {
 	op := "post message to Flex conversation " + in.ConversationSID
 	if in.ConversationSID == "" || strings.TrimSpace(in.Body) == "" {
 		return PostFlexMessageResult{}, temporal.NewNonRetryableApplicationError(op+": conversation and body are required", ErrTwilioRejected, nil)

@@ -84,6 +84,18 @@ type SendDirectMessageInput struct {
 	// an earlier attempt's message before sending once Discord's nonce window has passed.
 	PriorAttempts int       `json:"prior_attempts,omitempty"`
 	FirstTriedAt  time.Time `json:"first_tried_at,omitempty"`
+	// More are further DMs to the same member, sent after Message in order, each with its own
+	// nonce: the deliveries queued for one member go out in one activity.
+	More []DirectMessage `json:"more,omitempty"`
+}
+
+// DirectMessage is one DM of a SendDirectMessageInput's More, with its delivery's idempotency
+// key and history (see SendDirectMessageInput).
+type DirectMessage struct {
+	Nonce         string    `json:"nonce"`
+	Message       Message   `json:"message"`
+	PriorAttempts int       `json:"prior_attempts,omitempty"`
+	FirstTriedAt  time.Time `json:"first_tried_at,omitempty"`
 }
 
 // EditDirectMessageInput is the input of Discord.EditDirectMessage: a message the bot sent the
@@ -101,6 +113,8 @@ type SendDirectMessageResult struct {
 	// AlreadySent is true when an earlier attempt had delivered the whole message, found in the
 	// channel after Discord's nonce window had passed; nothing was sent this time.
 	AlreadySent bool `json:"already_sent,omitempty"`
+	// More are the results of the input's More, in order.
+	More []SendDirectMessageResult `json:"more,omitempty"`
 }
 
 // PostChannelMessageInput is the input of Discord.PostChannelMessage.
@@ -168,6 +182,17 @@ type PostFlexMessageInput struct {
 	// PriorAttempts is how many activities tried this delivery before this one; the marker is
 	// looked for on every attempt that follows another, whether Temporal's or the ledger's.
 	PriorAttempts int `json:"prior_attempts,omitempty"`
+	// More are further messages to the same conversation, posted after Body in order, each
+	// marked with its own delivery key: the deliveries queued for one chat go out in one
+	// activity.
+	More []FlexMessage `json:"more,omitempty"`
+}
+
+// FlexMessage is one message of a PostFlexMessageInput's More (see PostFlexMessageInput).
+type FlexMessage struct {
+	Body          string `json:"body"`
+	DeliveryKey   string `json:"delivery_key"`
+	PriorAttempts int    `json:"prior_attempts,omitempty"`
 }
 
 // PostFlexMessageResult is the message that holds the body.
@@ -177,6 +202,8 @@ type PostFlexMessageResult struct {
 	Index int `json:"index"`
 	// AlreadyPosted is true when an earlier attempt had stored the message.
 	AlreadyPosted bool `json:"already_posted,omitempty"`
+	// More are the results of the input's More, in order.
+	More []PostFlexMessageResult `json:"more,omitempty"`
 }
 
 // CloseFlexInteractionInput is the input of Flex.CloseFlexInteraction.

@@ -53,6 +53,12 @@ func (m *memberSide) register(w sdkworker.Worker) {
 }
 
 func (m *memberSide) SendDirectMessage(ctx context.Context, in activities.SendDirectMessageInput) (activities.SendDirectMessageResult, error) {
+	return activities.SendEach(in, func(one activities.SendDirectMessageInput) (activities.SendDirectMessageResult, error) {
+		return m.sendOneDM(ctx, one)
+	})
+}
+
+func (m *memberSide) sendOneDM(ctx context.Context, in activities.SendDirectMessageInput) (activities.SendDirectMessageResult, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if !slices.ContainsFunc(m.dms, func(d activities.SendDirectMessageInput) bool { return d.Nonce == in.Nonce }) {

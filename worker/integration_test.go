@@ -103,6 +103,12 @@ func (r *recorder) lose(conversationSID string) {
 }
 
 func (r *recorder) SendDirectMessage(ctx context.Context, in activities.SendDirectMessageInput) (activities.SendDirectMessageResult, error) {
+	return activities.SendEach(in, func(one activities.SendDirectMessageInput) (activities.SendDirectMessageResult, error) {
+		return r.sendOneDM(ctx, one)
+	})
+}
+
+func (r *recorder) sendOneDM(ctx context.Context, in activities.SendDirectMessageInput) (activities.SendDirectMessageResult, error) {
 	if r.started != nil {
 		r.started <- time.Now()
 	}
@@ -132,6 +138,12 @@ func (r *recorder) CreateFlexInteraction(ctx context.Context, in activities.Crea
 }
 
 func (r *recorder) PostFlexMessage(ctx context.Context, in activities.PostFlexMessageInput) (activities.PostFlexMessageResult, error) {
+	return activities.PostEach(in, func(one activities.PostFlexMessageInput) (activities.PostFlexMessageResult, error) {
+		return r.postOneFlex(ctx, one)
+	})
+}
+
+func (r *recorder) postOneFlex(ctx context.Context, in activities.PostFlexMessageInput) (activities.PostFlexMessageResult, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.gone[in.ConversationSID] {

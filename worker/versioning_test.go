@@ -32,6 +32,12 @@ type flakyDMs struct {
 }
 
 func (f *flakyDMs) SendDirectMessage(ctx context.Context, in activities.SendDirectMessageInput) (activities.SendDirectMessageResult, error) {
+	return activities.SendEach(in, func(one activities.SendDirectMessageInput) (activities.SendDirectMessageResult, error) {
+		return f.sendOneDM(ctx, one)
+	})
+}
+
+func (f *flakyDMs) sendOneDM(ctx context.Context, in activities.SendDirectMessageInput) (activities.SendDirectMessageResult, error) {
 	f.mu.Lock()
 	first := !f.failed
 	f.failed = true

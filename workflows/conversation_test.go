@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -759,5 +760,105 @@ func TestConversationBehaviourBeforeLocalDeliveryUsesRegularActivities(t *testin
 	checkRelayed(t, c.fakes, 5)
 	if local, _ := c.fakes.triesOf("SendDirectMessage"); local != 0 {
 		t.Errorf("%d local tries in a conversation of behaviour %d", local, behaviourFastRelay)
+	}
+}
+
+// burstScript: after the hand-over, the member writes five lines at once and the agent answers
+// with five at once, then the chat ends with a rating.
+func burstScript(c *convTest) {
+	c.signal(SignalUserAction, action("i1", ActionTalkToHuman, 0))
+	c.signal(SignalAgentJoined, AgentJoinedSignal{EventID: "EV1", AgentName: "Ana"})
+	c.after(time.Second, func() {
+		for i := 1; i <= 5; i++ {
+			c.env.SignalWorkflow(SignalUserMessage, msg(fmt.Sprint("m", i), fmt.Sprint("reply ", i)))
+		}
+	})
+	c.after(time.Second, func() {
+		for i := 1; i <= 5; i++ {
+			c.env.SignalWorkflow(SignalAgentMessage, AgentMessageSignal{EventID: fmt.Sprint("IM", i), Text: fmt.Sprint("line ", i)})
+		}
+	})
+	c.signal(SignalAgentWrappedUp, AgentWrappedUpSignal{EventID: "EV2"})
+	c.signal(SignalUserAction, action("i2", ActionRate, 5))
+}
+
+// TestConversationBatchesDeliveriesToOneDestination: lines queued for one destination while an
+// earlier one is on its way go out together, in one activity, in order, each once.
+func TestConversationBatchesDeliveriesToOneDestination(t *testing.T) {
+	c := newConvTest(t)
+	burstScript(c)
+	c.run(ConversationOptions{})
+	checkRelayed(t, c.fakes, 5)
+	for _, name := range []string{"PostFlexMessage", "SendDirectMessage"} {
+		sizes := c.fakes.batchesOf(name)
+		biggest := 0
+		for _, n := range sizes {
+			biggest = max(biggest, n)
+		}
+		if biggest < 4 {
+			t.Errorf("%s calls carried %v deliveries; want the four lines queued behind the first in one call", name, sizes)
+		}
+	}
+	if n := len(c.fakes.batchesOf("PostFlexMessage")); n > 2 {
+		t.Errorf("%d calls to post 5 lines to Flex, want 2 (the first line, then the four queued behind it)", n)
+	}
+}
+
+// TestConversationBatchCutShortIsRetriedWithoutDoubles: a batch whose call fails after it posted
+// some of its lines goes on as a regular activity that finds those by their keys: every line
+// arrives once, in order.
+func TestConversationBatchCutShortIsRetriedWithoutDoubles(t *testing.T) {
+	c := newConvTest(t)
+	c.fakes.flexFailAfter = 2
+	burstScript(c)
+	c.run(ConversationOptions{})
+	checkRelayed(t, c.fakes, 5)
+	local, regular := c.fakes.triesOf("PostFlexMessage")
+	if regular == 0 {
+		t.Errorf("PostFlexMessage: %d local and %d regular tries; want the cut batch retried as a regular activity", local, regular)
+	}
+}
+
+// TestConversationBatchToAFailingProviderEndsFailed: when Flex fails from the second line on,
+// every line of the batch behind the first ends recorded as a failed delivery, none lost or
+// doubled; an operator's retry then delivers them, in order.
+func TestConversationBatchToAFailingProviderEndsFailed(t *testing.T) {
+	c := newConvTest(t)
+	c.fakes.flexBrokenAfter = 1
+	c.signal(SignalUserAction, action("i1", ActionTalkToHuman, 0))
+	c.signal(SignalAgentJoined, AgentJoinedSignal{EventID: "EV1", AgentName: "Ana"})
+	c.after(time.Second, func() {
+		for i := 1; i <= 5; i++ {
+			c.env.SignalWorkflow(SignalUserMessage, msg(fmt.Sprint("m", i), fmt.Sprint("reply ", i)))
+		}
+	})
+	var st ConversationStatus
+	c.after(2*time.Hour, func() {
+		st = c.status()
+		c.fakes.mu.Lock()
+		c.fakes.flexBrokenAfter = 0
+		c.fakes.mu.Unlock()
+		c.env.UpdateWorkflow(UpdateRetryDeliveries, "retry-1", &testsuite.TestUpdateCallback{
+			OnAccept: func() {}, OnReject: func(err error) { t.Errorf("retry rejected: %v", err) }, OnComplete: func(any, error) {},
+		}, RetryDeliveriesRequest{Operator: "test"})
+	})
+	c.signal(SignalAgentWrappedUp, AgentWrappedUpSignal{EventID: "EV2"})
+	c.signal(SignalUserAction, action("i2", ActionRate, 5))
+	c.run(ConversationOptions{})
+	var failed []string
+	for _, d := range st.Failed {
+		if d.Destination == "flex:"+st.CaseID {
+			failed = append(failed, d.Preview)
+		}
+	}
+	want := []string{"reply 1", "reply 2", "reply 3", "reply 4", "reply 5"}
+	if strings.Join(failed, "|") != strings.Join(want[1:], "|") {
+		t.Errorf("failed deliveries to Flex before the retry: %q, want %q (pending %d, in flight %d)", failed, want[1:], len(st.Pending), len(st.InFlight))
+	}
+	if got := c.fakes.flexBodies(); strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("Flex got %q after the retry, want %q", got, want)
+	}
+	if sizes := c.fakes.batchesOf("PostFlexMessage"); len(sizes) == 0 || slices.Max(sizes) < 4 {
+		t.Errorf("PostFlexMessage calls carried %v deliveries; want a batch of the queued lines", sizes)
 	}
 }

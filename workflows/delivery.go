@@ -131,7 +131,8 @@ type outbox struct {
 	failedChanged func(ctx workflow.Context)
 	paused        bool
 	// local tries direct messages to the member and posts to Flex as a local activity first
-	// (localTry): conversations of behaviourLocalDelivery.
+	// (localTry), and batches those queued for one destination (pump): conversations of
+	// behaviourLocalDelivery.
 	local bool
 	// holdLocal keeps deliveries off the local path while the run may end (see
 	// conversation.settleLocalTries): they go as regular activities.
@@ -163,20 +164,36 @@ func (o *outbox) ready(dest Destination) bool {
 	return true
 }
 
-// pump starts every delivery that may start now.
+// maxBatch bounds the deliveries one activity carries (batching: see pump).
+const maxBatch = 10
+
+// pump starts every delivery that may start now. With batching (the local-delivery behaviour),
+// the DMs or Flex posts queued for one destination behind the first, at the same stage of their
+// tries, go out with it in one activity, in order, each with its own idempotency key.
 func (o *outbox) pump(ctx workflow.Context, sel workflow.Selector) {
 	if o.paused {
 		return
 	}
 	for _, seq := range o.ledger.Ready(o.ready) {
-		d, _ := o.ledger.Get(seq)
-		o.ledger.Start(seq, workflow.Now(ctx))
+		seqs := []int64{seq}
+		if first, _ := o.ledger.Get(seq); o.local && batchable(*first) {
+			seqs = o.ledger.Following(seq, maxBatch, func(d Delivery) bool {
+				return batchable(d) && d.Attempts == first.Attempts && d.LocalTried == first.LocalTried
+			})
+		}
+		batch := make([]Delivery, 0, len(seqs))
+		for _, s := range seqs {
+			o.ledger.Start(s, workflow.Now(ctx))
+			d, _ := o.ledger.Get(s)
+			batch = append(batch, *d)
+		}
+		d := batch[0]
 		o.inFlight++
-		if o.tryLocal(*d) {
-			f := o.startLocal(ctx, *d)
+		if o.tryLocal(d) {
+			f := o.startLocal(ctx, batch)
 			sel.AddFuture(f, func(f workflow.Future) {
 				o.inFlight--
-				o.settleLocal(ctx, seq, f)
+				o.settleLocal(ctx, seqs, f)
 			})
 			continue
 		}
@@ -186,44 +203,61 @@ func (o *outbox) pump(ctx workflow.Context, sel workflow.Selector) {
 			firstRegular = 2
 		}
 		fast := o.fastFirst && d.Dest.Kind == DestFlex && d.EditOf == nil && d.Attempts == firstRegular
-		f := o.start(ctx, *d, fast)
+		f := o.start(ctx, batch, fast)
 		sel.AddFuture(f, func(f workflow.Future) {
 			o.inFlight--
-			o.settle(ctx, seq, f, fast)
+			o.settle(ctx, seqs, f, fast)
 		})
 	}
 }
 
-// settleLocal records the outcome of a local-activity try: delivered, failed for good (a
-// non-retryable error, such as a member who closed their DMs, or a destination that went away
-// meanwhile), or back to pending for a regular activity.
-func (o *outbox) settleLocal(ctx workflow.Context, seq int64, f workflow.Future) {
-	d, ok := o.ledger.Get(seq)
-	if !ok {
-		return // dropped while in flight
-	}
+// batchable reports whether d may go out in one activity with others to its destination: a new
+// DM or Flex post (not an edit).
+func batchable(d Delivery) bool {
+	return d.EditOf == nil && (d.Dest.Kind == DestMember || d.Dest.Kind == DestFlex)
+}
+
+// settleLocal records the outcome of a local-activity try, for each delivery it carried:
+// delivered, failed for good (a non-retryable error, such as a member who closed their DMs, or a
+// destination that went away meanwhile), or back to pending for a regular activity.
+func (o *outbox) settleLocal(ctx workflow.Context, seqs []int64, f workflow.Future) {
 	o.lastLocalAt = workflow.Now(ctx)
-	err := f.Get(ctx, nil)
+	results, err := o.results(ctx, seqs, f)
 	var appErr *temporal.ApplicationError
-	if err == nil || (errors.As(err, &appErr) && appErr.NonRetryable()) || !o.ready(d.Dest) {
-		o.settle(ctx, seq, f, false)
-		return
-	}
-	d.Status, d.LocalTried = DeliveryPending, true
-	if errors.As(err, &appErr) {
-		d.ErrorType, d.Error = appErr.Type(), truncate(rootMessage(err), 500)
-	} else {
-		d.ErrorType, d.Error = "LocalTry", truncate(rootMessage(err), 500)
+	for i, seq := range seqs {
+		d, ok := o.ledger.Get(seq)
+		if !ok {
+			continue // dropped while in flight
+		}
+		if err == nil || (errors.As(err, &appErr) && appErr.NonRetryable()) || !o.ready(d.Dest) {
+			o.finish(ctx, seq, results[i], err, false)
+			continue
+		}
+		d.Status, d.LocalTried = DeliveryPending, true
+		if errors.As(err, &appErr) {
+			d.ErrorType, d.Error = appErr.Type(), truncate(rootMessage(err), 500)
+		} else {
+			d.ErrorType, d.Error = "LocalTry", truncate(rootMessage(err), 500)
+		}
 	}
 }
 
-// settle records the outcome of a delivery's activity.
-func (o *outbox) settle(ctx workflow.Context, seq int64, f workflow.Future, fast bool) {
-	d, ok := o.ledger.Get(seq)
-	if !ok {
-		return // dropped while in flight
+// settle records the outcome of a delivery activity, for each delivery it carried.
+func (o *outbox) settle(ctx workflow.Context, seqs []int64, f workflow.Future, fast bool) {
+	results, err := o.results(ctx, seqs, f)
+	for i, seq := range seqs {
+		o.finish(ctx, seq, results[i], err, fast)
 	}
-	var res deliveryResult
+}
+
+// results reads what an activity that carried the deliveries seqs produced, one result per
+// delivery (zero results for the deliveries after a failure).
+func (o *outbox) results(ctx workflow.Context, seqs []int64, f workflow.Future) ([]deliveryResult, error) {
+	out := make([]deliveryResult, len(seqs))
+	d, ok := o.ledger.Get(seqs[0])
+	if !ok {
+		return out, f.Get(ctx, nil) // dropped while in flight
+	}
 	var err error
 	switch {
 	case d.EditOf != nil:
@@ -231,19 +265,34 @@ func (o *outbox) settle(ctx workflow.Context, seq int64, f workflow.Future, fast
 	case d.Dest.Kind == DestMember:
 		var r activities.SendDirectMessageResult
 		err = f.Get(ctx, &r)
-		res.ChannelID, res.MessageIDs = r.ChannelID, r.MessageIDs
+		all := append([]activities.SendDirectMessageResult{r}, r.More...)
+		for i := range min(len(all), len(out)) {
+			out[i].ChannelID, out[i].MessageIDs = all[i].ChannelID, all[i].MessageIDs
+		}
 	case d.Dest.Kind == DestFlex:
 		var r activities.PostFlexMessageResult
 		err = f.Get(ctx, &r)
-		res.FlexIndex, res.HasIndex = r.Index, r.MessageSID != ""
+		all := append([]activities.PostFlexMessageResult{r}, r.More...)
+		for i := range min(len(all), len(out)) {
+			out[i].FlexIndex, out[i].HasIndex = all[i].Index, all[i].MessageSID != ""
+		}
 	case d.Dest.Kind == DestAnnouncement:
 		var r activities.PostAnnouncementResult
 		err = f.Get(ctx, &r)
 		if r.MessageID != "" {
-			res.MessageIDs = []string{r.MessageID}
+			out[0].MessageIDs = []string{r.MessageID}
 		}
 	default:
 		err = f.Get(ctx, nil)
+	}
+	return out, err
+}
+
+// finish records the outcome of one delivery's try: res when err is nil.
+func (o *outbox) finish(ctx workflow.Context, seq int64, res deliveryResult, err error, fast bool) {
+	d, ok := o.ledger.Get(seq)
+	if !ok {
+		return // dropped while in flight
 	}
 	if err == nil {
 		done := *d
@@ -281,7 +330,10 @@ func (o *outbox) settle(ctx workflow.Context, seq int64, f workflow.Future, fast
 	}
 }
 
-func (o *outbox) start(ctx workflow.Context, d Delivery, fast bool) workflow.Future {
+// start starts the regular activity of a delivery, with the deliveries batched behind it (the
+// rest of ds) when there are any.
+func (o *outbox) start(ctx workflow.Context, ds []Delivery, fast bool) workflow.Future {
+	d := ds[0]
 	policy := o.policy
 	if fast {
 		policy = fastTry
@@ -299,9 +351,7 @@ func (o *outbox) start(ctx workflow.Context, d Delivery, fast bool) workflow.Fut
 			ChannelID: d.EditOf.ChannelID, MessageID: d.EditOf.MessageID, Message: d.Message,
 		})
 	case d.Dest.Kind == DestMember:
-		return workflow.ExecuteActivity(ctx, discordActs.SendDirectMessage, activities.SendDirectMessageInput{
-			UserID: d.Dest.ID, Nonce: d.Key, Message: d.Message, PriorAttempts: prior, FirstTriedAt: d.FirstTriedAt,
-		})
+		return workflow.ExecuteActivity(ctx, discordActs.SendDirectMessage, dmInput(ds, true))
 	case d.Dest.Kind == DestChannel:
 		return workflow.ExecuteActivity(ctx, discordActs.PostChannelMessage, activities.PostChannelMessageInput{
 			ChannelID: d.Dest.ID, Nonce: d.Key, Message: d.Message,
@@ -320,10 +370,7 @@ func (o *outbox) start(ctx workflow.Context, d Delivery, fast bool) workflow.Fut
 		return workflow.ExecuteActivity(ctx, discordActs.PostAnnouncement, in)
 	case d.Dest.Kind == DestFlex:
 		link, _ := o.flexLink(d.Dest.ID)
-		return workflow.ExecuteActivity(ctx, flexActs.PostFlexMessage, activities.PostFlexMessageInput{
-			ConversationSID: link.ConversationSID, Identity: link.Identity, Body: d.Message.Content, DeliveryKey: d.Key,
-			PriorAttempts: prior,
-		})
+		return workflow.ExecuteActivity(ctx, flexActs.PostFlexMessage, flexInput(link, ds, true))
 	}
 	// Unknown kinds cannot come from this package; fail the delivery visibly rather than panic.
 	f, set := workflow.NewFuture(ctx)
@@ -331,20 +378,49 @@ func (o *outbox) start(ctx workflow.Context, d Delivery, fast bool) workflow.Fut
 	return f
 }
 
-// startLocal starts the local-activity try of a member DM or a Flex post (see localTry). The
+// startLocal starts the local-activity try of member DMs or Flex posts (see localTry). The
 // activities are the same as the regular ones, with the same idempotency keys, so a try that
 // timed out after it took effect is not repeated by the regular activity after it.
-func (o *outbox) startLocal(ctx workflow.Context, d Delivery) workflow.Future {
+func (o *outbox) startLocal(ctx workflow.Context, ds []Delivery) workflow.Future {
 	ctx = workflow.WithLocalActivityOptions(ctx, localTry)
-	if d.Dest.Kind == DestFlex {
-		link, _ := o.flexLink(d.Dest.ID)
-		return workflow.ExecuteLocalActivity(ctx, flexActs.PostFlexMessage, activities.PostFlexMessageInput{
-			ConversationSID: link.ConversationSID, Identity: link.Identity, Body: d.Message.Content, DeliveryKey: d.Key,
-		})
+	if ds[0].Dest.Kind == DestFlex {
+		link, _ := o.flexLink(ds[0].Dest.ID)
+		return workflow.ExecuteLocalActivity(ctx, flexActs.PostFlexMessage, flexInput(link, ds, false))
 	}
-	return workflow.ExecuteLocalActivity(ctx, discordActs.SendDirectMessage, activities.SendDirectMessageInput{
-		UserID: d.Dest.ID, Nonce: d.Key, Message: d.Message, FirstTriedAt: d.FirstTriedAt,
-	})
+	return workflow.ExecuteLocalActivity(ctx, discordActs.SendDirectMessage, dmInput(ds, false))
+}
+
+// dmInput is the input of SendDirectMessage for ds, DMs to one member in order. withPrior passes
+// how many activities tried each before (a local try passes none: it is always a first try).
+func dmInput(ds []Delivery, withPrior bool) activities.SendDirectMessageInput {
+	prior := func(d Delivery) int {
+		if !withPrior {
+			return 0
+		}
+		return max(d.Attempts-1, 0)
+	}
+	in := activities.SendDirectMessageInput{UserID: ds[0].Dest.ID, Nonce: ds[0].Key, Message: ds[0].Message,
+		PriorAttempts: prior(ds[0]), FirstTriedAt: ds[0].FirstTriedAt}
+	for _, d := range ds[1:] {
+		in.More = append(in.More, activities.DirectMessage{Nonce: d.Key, Message: d.Message, PriorAttempts: prior(d), FirstTriedAt: d.FirstTriedAt})
+	}
+	return in
+}
+
+// flexInput is the input of PostFlexMessage for ds, posts to one Flex conversation in order.
+func flexInput(link activities.FlexInteraction, ds []Delivery, withPrior bool) activities.PostFlexMessageInput {
+	prior := func(d Delivery) int {
+		if !withPrior {
+			return 0
+		}
+		return max(d.Attempts-1, 0)
+	}
+	in := activities.PostFlexMessageInput{ConversationSID: link.ConversationSID, Identity: link.Identity,
+		Body: ds[0].Message.Content, DeliveryKey: ds[0].Key, PriorAttempts: prior(ds[0])}
+	for _, d := range ds[1:] {
+		in.More = append(in.More, activities.FlexMessage{Body: d.Message.Content, DeliveryKey: d.Key, PriorAttempts: prior(d)})
+	}
+	return in
 }
 
 // retry re-queues every failed delivery and returns what it re-queued.

@@ -48,6 +48,31 @@ type fakeProviders struct {
 	// tries counts the tries of each activity, local and regular.
 	busyLocal bool
 	tries     map[string]*[2]int
+	// batches records, per activity, how many deliveries each call carried (1 + len(More)).
+	batches map[string][]int
+	// flexFailAfter makes the next post to Flex that many messages into a call fail once with a
+	// retryable error, after the messages before it were posted (a batch cut short).
+	flexFailAfter int
+	// flexBrokenAfter, when set, makes every post to Flex fail with a retryable error once Flex
+	// holds that many messages.
+	flexBrokenAfter int
+}
+
+// batch records a call of activity name carrying n deliveries.
+func (f *fakeProviders) batch(name string, n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.batches == nil {
+		f.batches = map[string][]int{}
+	}
+	f.batches[name] = append(f.batches[name], n)
+}
+
+// batchesOf returns how many deliveries each call of activity name carried.
+func (f *fakeProviders) batchesOf(name string) []int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]int(nil), f.batches[name]...)
 }
 
 // try counts a try of activity name and says whether it must be refused (busyLocal).
@@ -113,6 +138,13 @@ func (f *fakeProviders) enter(dest string) func() {
 }
 
 func (f *fakeProviders) SendDirectMessage(ctx context.Context, in activities.SendDirectMessageInput) (activities.SendDirectMessageResult, error) {
+	f.batch("SendDirectMessage", 1+len(in.More))
+	return activities.SendEach(in, func(one activities.SendDirectMessageInput) (activities.SendDirectMessageResult, error) {
+		return f.sendOneDM(ctx, one)
+	})
+}
+
+func (f *fakeProviders) sendOneDM(ctx context.Context, in activities.SendDirectMessageInput) (activities.SendDirectMessageResult, error) {
 	defer f.enter("member:" + in.UserID)()
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -164,6 +196,24 @@ func (f *fakeProviders) CreateFlexInteraction(ctx context.Context, in activities
 }
 
 func (f *fakeProviders) PostFlexMessage(ctx context.Context, in activities.PostFlexMessageInput) (activities.PostFlexMessageResult, error) {
+	f.batch("PostFlexMessage", 1+len(in.More))
+	n := 0
+	return activities.PostEach(in, func(one activities.PostFlexMessageInput) (activities.PostFlexMessageResult, error) {
+		n++
+		f.mu.Lock()
+		cut := f.flexFailAfter > 0 && n == f.flexFailAfter+1
+		if cut {
+			f.flexFailAfter = 0
+		}
+		f.mu.Unlock()
+		if cut {
+			return activities.PostFlexMessageResult{}, temporal.NewApplicationError("twilio 20503: service unavailable", "TwilioUnavailable")
+		}
+		return f.postOneFlex(ctx, one)
+	})
+}
+
+func (f *fakeProviders) postOneFlex(ctx context.Context, in activities.PostFlexMessageInput) (activities.PostFlexMessageResult, error) {
 	defer f.enter("flex:" + in.ConversationSID)()
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -173,6 +223,17 @@ func (f *fakeProviders) PostFlexMessage(ctx context.Context, in activities.PostF
 	if f.gone[in.ConversationSID] {
 		return activities.PostFlexMessageResult{}, temporal.NewNonRetryableApplicationError(
 			"twilio 20404: conversation not found", activities.ErrFlexConversationGone, nil)
+	}
+	// As the real activity does, a try that follows another looks for its message first.
+	if activity.GetInfo(ctx).Attempt > 1 || in.PriorAttempts > 0 {
+		for i, m := range f.flex {
+			if m.DeliveryKey == in.DeliveryKey && m.ConversationSID == in.ConversationSID {
+				return activities.PostFlexMessageResult{MessageSID: fmt.Sprint("IM", i+1), Index: i, AlreadyPosted: true}, nil
+			}
+		}
+	}
+	if f.flexBrokenAfter > 0 && len(f.flex) >= f.flexBrokenAfter {
+		return activities.PostFlexMessageResult{}, temporal.NewApplicationError("twilio 20503: service unavailable", "TwilioUnavailable")
 	}
 	if f.flexFailures > 0 {
 		f.flexFailures--

@@ -158,6 +158,12 @@ var (
 )
 
 func (w *world) SendDirectMessage(ctx context.Context, in activities.SendDirectMessageInput) (activities.SendDirectMessageResult, error) {
+	return activities.SendEach(in, func(one activities.SendDirectMessageInput) (activities.SendDirectMessageResult, error) {
+		return w.sendOneDM(ctx, one)
+	})
+}
+
+func (w *world) sendOneDM(ctx context.Context, in activities.SendDirectMessageInput) (activities.SendDirectMessageResult, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	now, r := w.now(), w.rollFor(ctx, "dm", in.Nonce, in.PriorAttempts)
@@ -221,6 +227,12 @@ func (w *world) CreateFlexInteraction(ctx context.Context, in activities.CreateF
 }
 
 func (w *world) PostFlexMessage(ctx context.Context, in activities.PostFlexMessageInput) (activities.PostFlexMessageResult, error) {
+	return activities.PostEach(in, func(one activities.PostFlexMessageInput) (activities.PostFlexMessageResult, error) {
+		return w.postOneFlex(ctx, one)
+	})
+}
+
+func (w *world) postOneFlex(ctx context.Context, in activities.PostFlexMessageInput) (activities.PostFlexMessageResult, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	r := w.rollFor(ctx, "post", in.DeliveryKey, in.PriorAttempts)

@@ -169,6 +169,31 @@ func (l *Ledger) Ready(ready func(Destination) bool) []int64 {
 	return out
 }
 
+// Following returns seq and the pending deliveries right behind it in the queue with the same
+// destination that ok accepts, at most max in all, in order. It stops at the first delivery to
+// that destination that does not qualify, so that order per destination is kept.
+func (l *Ledger) Following(seq int64, max int, ok func(Delivery) bool) []int64 {
+	out := []int64{seq}
+	var dest Destination
+	found := false
+	for _, d := range l.Queue {
+		if !found {
+			if d.Seq == seq {
+				found, dest = true, d.Dest
+			}
+			continue
+		}
+		if d.Dest != dest {
+			continue
+		}
+		if len(out) >= max || d.Status != DeliveryPending || !ok(d) {
+			break
+		}
+		out = append(out, d.Seq)
+	}
+	return out
+}
+
 // Get returns the delivery with sequence number seq.
 func (l *Ledger) Get(seq int64) (*Delivery, bool) {
 	for i := range l.Queue {

@@ -21,7 +21,8 @@ const (
 	// cancelled and started again for every message (lazy deadlineTimer).
 	behaviourFastRelay = 2
 	// behaviourLocalDelivery: a member DM or a Flex post is first tried as a local activity
-	// (outbox.local, localTry), then as a regular activity.
+	// (outbox.local, localTry), then as a regular activity; the DMs or posts queued for one
+	// destination go out together in one activity (outbox.pump).
 	behaviourLocalDelivery = 3
 	// behaviourLatest is what workflows that start now run.
 	behaviourLatest = behaviourLocalDelivery
