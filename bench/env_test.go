@@ -58,14 +58,15 @@ type env struct {
 // direct relay has none either, so flexcord is measured for its own cost. In production
 // Discord's 50 requests/s per bot bound the messages to members whatever the design
 // (FLEXCORD_DISCORD_RATE, README).
-var benchLimits = worker.Limits{DiscordPerSecond: 100000, TwilioPerSecond: 100000}
+var benchLimits = worker.Limits{DiscordPerSecond: 100000, TwilioPerSecond: 100000, DiscordFastPerSecond: 100000, TwilioFastPerSecond: 100000}
 
 // startEnv starts the flexcord stack and the direct relay, and subscribes to the four emulators.
 func startEnv(ctx context.Context, logf func(string, ...any)) (*env, error) {
 	e := &env{tr: newTracker(), logf: logf}
 	hooks := &hookObserver{byToken: map[string]*hookStat{}}
 	start := time.Now()
-	st, err := devstack.Start(ctx, devstack.Options{ServerLogLevel: "fatal", IngressMiddleware: hooks.wrap, Limits: benchLimits})
+	st, err := devstack.Start(ctx, devstack.Options{ServerLogLevel: "fatal", IngressMiddleware: hooks.wrap, Limits: benchLimits,
+		MaxBacklogAge: 2 * time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("start the flexcord stack: %w", err)
 	}

@@ -23,6 +23,9 @@ type config struct {
 	// pacedDur and saturatedDur say how long a phase over n conversations sends.
 	pacedDur, saturatedDur func(n int) time.Duration
 	overloadDur            time.Duration
+	// admission sizes ingress's signal rate for the overload phase, as a share of the
+	// saturated phase's msg/s (0: no rate bound).
+	admission float64
 	// cpuProfile, when set, receives a CPU profile of flexcord's largest saturated phase, and
 	// cpuProfile + ".direct" one of the direct relay's.
 	cpuProfile string
@@ -34,6 +37,8 @@ type config struct {
 //	FLEXCORD_BENCH_CONVERSATIONS=1,100,500
 //	FLEXCORD_BENCH_SECONDS=N           every paced and saturated phase sends for N s
 //	FLEXCORD_BENCH_OVERLOAD_SECONDS=N  the overload phase offers for N s (default 15)
+//	FLEXCORD_BENCH_ADMISSION=S         ingress's signal rate in the overload phase, as a share of
+//	                                   the saturated msg/s (default 0.9; 0: no rate bound)
 //	FLEXCORD_BENCH_CPUPROFILE=file     CPU profiles of the largest saturated phase: file (flexcord), file.direct
 //	FLEXCORD_BENCH_REPORT=file         write the report there instead of to standard output
 //	FLEXCORD_BENCH_LABEL=text          what was measured (make bench passes git describe)
@@ -53,6 +58,7 @@ func configFromEnv() (config, error) {
 			return 15 * time.Second
 		},
 		overloadDur: 15 * time.Second,
+		admission:   0.9,
 		cpuProfile:  os.Getenv("FLEXCORD_BENCH_CPUPROFILE"),
 	}
 	if os.Getenv("FLEXCORD_BENCH_QUICK") != "" {
@@ -72,6 +78,13 @@ func configFromEnv() (config, error) {
 		}
 		slices.Sort(cfg.convs)
 		cfg.convs = slices.Compact(cfg.convs)
+	}
+	if v := os.Getenv("FLEXCORD_BENCH_ADMISSION"); v != "" {
+		a, err := strconv.ParseFloat(v, 64)
+		if err != nil || a < 0 {
+			return cfg, fmt.Errorf("FLEXCORD_BENCH_ADMISSION=%q: want a share such as 0.9, or 0", v)
+		}
+		cfg.admission = a
 	}
 	if v := os.Getenv("FLEXCORD_BENCH_SECONDS"); v != "" {
 		s, err := strconv.ParseFloat(v, 64)
@@ -154,7 +167,16 @@ func runBench(ctx context.Context, cfg config, logf func(string, ...any)) (*repo
 	if sat := rep.find("flexcord", saturated, n); sat != nil {
 		sc := scenario{mode: overload, convs: n, dur: cfg.overloadDur,
 			rate: [2]float64{2 * sat.dirs[toAgent].rate, 2 * sat.dirs[toMember].rate}}
+		// Ingress's signal rate is sized from the capacity just measured, as an operator sizes
+		// FLEXCORD_MAX_SIGNAL_RATE from make bench (README).
+		limit := cfg.admission * sat.rate()
+		if limit > 0 {
+			e.st.Ingress.SetMaxSignalRate(limit)
+			rep.setup = append(rep.setup, fmt.Sprintf("overload: ingress admits %s conversation signals/s (%.0f %% of the saturated msg/s; FLEXCORD_MAX_SIGNAL_RATE), and refuses conversation signals while the workflow task backlog is older than 2 s (FLEXCORD_MAX_BACKLOG_AGE)",
+				num(limit), 100*cfg.admission))
+		}
 		res, err := e.runPhase(ctx, e.flex, sc, "")
+		e.st.Ingress.SetMaxSignalRate(0)
 		if err != nil {
 			return nil, fmt.Errorf("flexcord overload conv=%d: %w", n, err)
 		}

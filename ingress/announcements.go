@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/gorilla/mux"
 	"go.temporal.io/api/serviceerror"
@@ -107,11 +108,11 @@ func push(s *Server, cfg AnnouncementsConfig, w http.ResponseWriter, r *http.Req
 			return
 		}
 		if errors.Is(err, ErrBusy) {
-			WriteBusy(w)
+			WriteBusyError(w, err)
 			return
 		}
 		log.Error("push not handed to its feed", "error", err)
-		w.Header().Set("Retry-After", "5")
+		setRetryAfter(w, 5*time.Second)
 		jsonError(w, http.StatusServiceUnavailable, "Temporal did not take the push; send it again")
 		return
 	}

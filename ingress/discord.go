@@ -298,9 +298,10 @@ func (h *discordHandler) fileCase(ctx context.Context, i *discordgo.Interaction,
 
 // startCase starts the Case workflow with a case id derived from the interaction id, so that a
 // re-delivered interaction finds its case instead of filing a second one. If another case
-// already has that id, the next candidate is tried.
+// already has that id, the next candidate is tried. Only the in-flight bound applies: a refused
+// modal would make the member type it again, and cases are few next to conversation signals.
 func (h *discordHandler) startCase(ctx context.Context, in workflows.CaseInput) (string, error) {
-	release, err := h.s.admit()
+	release, err := h.s.admit(false)
 	if err != nil {
 		return "", err
 	}
@@ -404,7 +405,7 @@ func (h *discordHandler) applicationID(i *discordgo.Interaction) string {
 
 func (h *discordHandler) logSignalError(what string, i *discordgo.Interaction, err error) {
 	if errors.Is(err, ErrBusy) {
-		h.log.Warn("ingress busy, interaction refused", "what", what, "interaction_id", i.ID)
+		h.log.Warn("ingress busy, interaction refused", "what", what, "interaction_id", i.ID, "reason", err)
 		return
 	}
 	h.log.Error("could not signal Temporal", "what", what, "interaction_id", i.ID, "error", err)

@@ -324,9 +324,9 @@ func (g *gateway) botUserID() string {
 
 // deliverDM signals a DM to the member's Conversation. The gateway will not deliver the event
 // again, so a failure that may pass (busy, Temporal unreachable, a timeout) is retried with
-// backoff for as long as it takes, holding the member's lane so their later messages wait
-// behind it. Only a DM that can never be taken (Temporal refuses it as invalid) is given up, and
-// the member is asked by DM to send it again.
+// backoff for as long as it takes (at least the Retry-After of a busy refusal), holding the
+// member's lane so their later messages wait behind it. Only a DM that can never be taken
+// (Temporal refuses it as invalid) is given up, and the member is asked by DM to send it again.
 func (g *gateway) deliverDM(ctx context.Context, d dm) {
 	m := d.msg
 	member := workflows.Member{UserID: m.Author.ID, Username: m.Author.Username, DisplayName: m.Author.GlobalName}
@@ -359,8 +359,11 @@ func (g *gateway) deliverDM(ctx context.Context, d dm) {
 			g.tellNotTaken(ctx, m)
 			return
 		}
-		log.Warn("DM signal failed, retrying", "attempt", attempt, "retry_in", backoff, "error", err)
-		t := time.NewTimer(backoff)
+		// A busy refusal says how long the workers need to catch up: retrying sooner would
+		// only be refused again.
+		wait := max(backoff, RetryAfter(err))
+		log.Warn("DM signal failed, retrying", "attempt", attempt, "retry_in", wait, "error", err)
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()

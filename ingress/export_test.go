@@ -9,3 +9,6 @@ func SetGatewayTiming(backoff, maxBackoff, backfillRetry time.Duration) (restore
 	dmBackoff, dmMaxBackoff, backfillRetryDelay = backoff, maxBackoff, backfillRetry
 	return func() { dmBackoff, dmMaxBackoff, backfillRetryDelay = b, m, r }
 }
+
+// SetSignalRateClock makes the MaxSignalRate bucket of s read the time from now.
+func SetSignalRateClock(s *Server, now func() time.Time) { s.rate.Load().now = now }

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -37,6 +38,24 @@ type Config struct {
 	// MaxInFlight bounds the signals being sent to Temporal at once (default 256). Beyond it,
 	// provider routes answer 503 with Retry-After instead of queueing without bound.
 	MaxInFlight int
+	// MaxBacklogAge turns conversation signals away (ErrBusy: 503 with Retry-After, a busy reply
+	// on Discord, a later retry for gateway DMs) while the oldest workflow task waiting in
+	// workflows.TaskQueue is older than this: the workers are that far behind, and a signal
+	// taken now would wait at least as long before any answer. Zero disables it, leaving the
+	// in-flight bound alone; flexcord ingress and flexcord gateway default to 2 s
+	// (FLEXCORD_MAX_BACKLOG_AGE). See backlogMonitor for how the backlog is read.
+	MaxBacklogAge time.Duration
+	// MaxSignalRate bounds the conversation signals this ingress sends per second (with a
+	// burst of one second's worth); beyond it they are turned away like MaxBacklogAge's, with a
+	// Retry-After of when the next one may pass. Size it from the relay's measured capacity
+	// (make bench: saturated msg/s) divided by the ingress replicas. Zero: no bound.
+	MaxSignalRate float64
+	// BacklogPollInterval is how often the backlog is read while signals come in (default
+	// 500 ms). The Temporal server itself recomputes the stats only every few seconds.
+	BacklogPollInterval time.Duration
+	// Namespace is the Temporal namespace of the client, whose task queue's backlog is read
+	// (default "default").
+	Namespace string
 	// Conversation options are passed to every Conversation ingress starts.
 	Conversation workflows.ConversationOptions
 	// Routes adds provider routes (Discord, Twilio) to the router.
@@ -53,6 +72,10 @@ type Server struct {
 	requests metric.Int64Counter
 	latency  metric.Float64Histogram
 	signals  metric.Int64Counter
+	// backlog is nil when MaxBacklogAge is zero.
+	backlog *backlogMonitor
+	// rate holds the MaxSignalRate bucket, nil when there is no bound.
+	rate atomic.Pointer[signalRate]
 }
 
 // New builds the router with the health, readiness and metrics routes and cfg.Routes.
@@ -64,6 +87,10 @@ func New(cfg Config) *Server {
 		cfg.MaxInFlight = 256
 	}
 	s := &Server{cfg: cfg, log: cfg.Log, router: mux.NewRouter(), inFlight: make(chan struct{}, cfg.MaxInFlight)}
+	s.SetMaxSignalRate(cfg.MaxSignalRate)
+	if cfg.MaxBacklogAge > 0 && cfg.Temporal != nil {
+		s.backlog = newBacklogMonitor(cfg.Temporal, cfg.Namespace, cfg.MaxBacklogAge, cfg.BacklogPollInterval, cfg.Log)
+	}
 	if cfg.Telemetry != nil {
 		s.tracer = cfg.Telemetry.TracerProvider.Tracer("github.com/flexcord/flexcord/ingress")
 		meter := cfg.Telemetry.Meter
@@ -163,17 +190,41 @@ func (s *Server) observe(next http.Handler) http.Handler {
 	})
 }
 
-// ErrBusy means ingress already has MaxInFlight signals under way; the caller should answer 503
-// with Retry-After so the provider re-sends later.
-var ErrBusy = errors.New("ingress is at its in-flight signal limit")
+// SetMaxSignalRate changes Config.MaxSignalRate while the server runs (zero or less: no
+// bound); the bucket starts full.
+func (s *Server) SetMaxSignalRate(perSecond float64) {
+	if perSecond <= 0 {
+		s.rate.Store(nil)
+		return
+	}
+	s.rate.Store(newSignalRate(perSecond, time.Now))
+}
 
-// admit takes an in-flight slot, or fails fast with ErrBusy.
-func (s *Server) admit() (release func(), err error) {
+// ErrBusy means admission control turned a signal away before sending it: ingress already had
+// MaxInFlight signals under way, or the workers were more than MaxBacklogAge behind. The error
+// is a *BusyError wrapping ErrBusy; the caller should answer 503 with the Retry-After that
+// RetryAfter returns, so that the provider sends again later.
+var ErrBusy = errors.New("ingress is busy")
+
+// admit takes an in-flight slot, or fails fast with a BusyError. A conversation signal is also
+// turned away while the workers' backlog is too old (MaxBacklogAge) or beyond MaxSignalRate;
+// other signals (feed pushes) are bounded by the in-flight slots only.
+func (s *Server) admit(conversation bool) (release func(), err error) {
+	if conversation && s.backlog != nil {
+		if err := s.backlog.check(); err != nil {
+			return nil, err
+		}
+	}
+	if r := s.rate.Load(); conversation && r != nil {
+		if err := r.take(); err != nil {
+			return nil, err
+		}
+	}
 	select {
 	case s.inFlight <- struct{}{}:
 		return func() { <-s.inFlight }, nil
 	default:
-		return nil, ErrBusy
+		return nil, &BusyError{Reason: fmt.Sprintf("%d signals in flight", cap(s.inFlight)), RetryAfter: minRetryAfter}
 	}
 }
 
@@ -183,7 +234,7 @@ const signalTimeout = 5 * time.Second
 // StartConversation delivers a member's event to their Conversation, starting one if none runs.
 func (s *Server) StartConversation(ctx context.Context, member workflows.Member, guildID, guildName, locale, signal string, arg any) (err error) {
 	defer func() { s.countSignal(ctx, signal, err) }()
-	release, err := s.admit()
+	release, err := s.admit(true)
 	if err != nil {
 		return err
 	}
@@ -210,7 +261,7 @@ func (s *Server) StartConversation(ctx context.Context, member workflows.Member,
 // SignalConversation delivers an event to a member's running Conversation.
 func (s *Server) SignalConversation(ctx context.Context, discordUserID, signal string, arg any) (err error) {
 	defer func() { s.countSignal(ctx, signal, err) }()
-	release, err := s.admit()
+	release, err := s.admit(true)
 	if err != nil {
 		return err
 	}
@@ -226,7 +277,7 @@ func (s *Server) SignalConversation(ctx context.Context, discordUserID, signal s
 // SignalFeed delivers an event to the running Feed of an #announcements source.
 func (s *Server) SignalFeed(ctx context.Context, source, signal string, arg any) (err error) {
 	defer func() { s.countSignal(ctx, signal, err) }()
-	release, err := s.admit()
+	release, err := s.admit(false)
 	if err != nil {
 		return err
 	}
@@ -240,7 +291,8 @@ func (s *Server) SignalFeed(ctx context.Context, source, signal string, arg any)
 }
 
 // countSignal counts a signal sent (or not) to a workflow, by name and outcome: ok, error, or
-// busy when admission control turned it away before it was sent.
+// busy when admission control (the in-flight bound or the workers' backlog) turned it away
+// before it was sent.
 func (s *Server) countSignal(ctx context.Context, signal string, err error) {
 	if s.signals == nil {
 		return
@@ -255,12 +307,12 @@ func (s *Server) countSignal(ctx context.Context, signal string, err error) {
 	s.signals.Add(context.WithoutCancel(ctx), 1, metric.WithAttributes(attribute.String("signal", signal), attribute.String("outcome", outcome)))
 }
 
-// WriteBusy answers 503 with Retry-After, for ErrBusy. A 5xx is what makes every provider send
-// again: Discord and most clients honour Retry-After, while Twilio ignores it and retries any
-// webhook whose answer is not 2xx (or is slow) on its own schedule.
+// WriteBusy answers 503 with a Retry-After of one second, for ErrBusy; routes that have the
+// error answer with WriteBusyError, which says how long the refusal asks to wait. A 5xx is what
+// makes every provider send again: Discord and most clients honour Retry-After, while Twilio
+// ignores it and retries any webhook whose answer is not 2xx (or is slow) on its own schedule.
 func WriteBusy(w http.ResponseWriter) {
-	w.Header().Set("Retry-After", "1")
-	http.Error(w, ErrBusy.Error(), http.StatusServiceUnavailable)
+	WriteBusyError(w, ErrBusy)
 }
 
 // Bounds of the calls that read conversations for the gateway's backfill.

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gorilla/mux"
 	"github.com/twilio/twilio-go/client"
@@ -293,8 +294,13 @@ func agentName(workerAttributes, workerName string) string {
 	return n
 }
 
+// temporalErrorRetryAfter is the Retry-After of a 503 for a signal Temporal did not take (not a
+// busy refusal, which says its own).
+const temporalErrorRetryAfter = 2 * time.Second
+
 // deliver sends the signal (if any) and answers: okStatus on success or when there is nothing to
-// retry, 503 when Twilio should send the webhook again.
+// retry, 503 when Twilio should send the webhook again, with the Retry-After a busy refusal asks
+// for (derived from the workers' backlog when that is what refused it).
 func (h *twilioHandler) deliver(w http.ResponseWriter, r *http.Request, log *slog.Logger, userID, signal string, arg any, okStatus int) {
 	if signal == "" {
 		w.WriteHeader(okStatus)
@@ -311,14 +317,14 @@ func (h *twilioHandler) deliver(w http.ResponseWriter, r *http.Request, log *slo
 		log.Info("signalled the conversation", "signal", signal)
 		w.WriteHeader(okStatus)
 	case errors.Is(err, ErrBusy):
-		WriteBusy(w)
+		WriteBusyError(w, err)
 	case errors.As(err, new(*serviceerror.NotFound)):
 		// The conversation has ended: nothing would change on a retry.
 		log.Info("no running conversation for a Twilio event", "signal", signal)
 		w.WriteHeader(okStatus)
 	default:
 		log.Error("signal the conversation", "signal", signal, "error", err)
-		w.Header().Set("Retry-After", "2")
+		setRetryAfter(w, temporalErrorRetryAfter)
 		http.Error(w, "cannot reach the workflow service; send again later", http.StatusServiceUnavailable)
 	}
 }

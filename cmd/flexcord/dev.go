@@ -67,6 +67,7 @@ func devCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	c.bind(b)
 	c.bindConversation(b)
 	c.bindIngress(b)
+	c.bindBacklog(b)
 	k.bind(b)
 	provs := newProviders()
 	for _, p := range provs {
@@ -90,7 +91,7 @@ func devCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	opts := devstack.Options{
 		DataDir: dataDir, HTTPAddr: httpAddr, TemporalPort: temporalPort, UIPort: uiPort, UI: true,
-		Log: log, ServerLog: log, Conversation: c.conv, MaxInFlight: c.maxInFlight, SampleFeed: true,
+		Log: log, ServerLog: log, Conversation: c.conv, MaxInFlight: c.maxInFlight, MaxBacklogAge: c.maxBacklogAge, MaxSignalRate: float64(c.maxSignalRate), SampleFeed: true,
 		DiscordEmulatorAddr: discordEmuAddr, TwilioEmulatorAddr: twilioEmuAddr,
 	}
 	if feedsFile != "" {

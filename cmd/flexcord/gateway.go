@@ -41,6 +41,7 @@ func gatewayCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 	c.bind(b)
 	c.bindConversation(b)
 	c.bindIngress(b)
+	c.bindBacklog(b)
 	b.String(&httpAddr, "http-addr", "FLEXCORD_HTTP_ADDR", ":8081", "address of the gateway's health and metrics server (/healthz, /readyz, /metrics)")
 	p := &discordProvider{}
 	p.bind(b)
@@ -79,7 +80,7 @@ func gatewayCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 	defer shutdownWithin(tel.Shutdown, 5*time.Second)
 	// A lazy client: the gateway starts, and answers /healthz, while Temporal is unreachable;
 	// DMs that arrive meanwhile are retried until Temporal takes them.
-	tc, _, err := temporalclient.Dial(temporalclient.Options{Logger: log, Telemetry: tel, Lazy: true})
+	tc, co, err := temporalclient.Dial(temporalclient.Options{Logger: log, Telemetry: tel, Lazy: true})
 	if err != nil {
 		return err
 	}
@@ -115,7 +116,10 @@ func gatewayCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	state := watchGateway(session)
 	ready.add("discord gateway", state.check)
-	in := ingress.New(ingress.Config{Temporal: tc, Log: log, Telemetry: tel, MaxInFlight: c.maxInFlight, Conversation: c.conv})
+	in := ingress.New(ingress.Config{
+		Temporal: tc, Namespace: co.Namespace, Log: log, Telemetry: tel, Conversation: c.conv,
+		MaxInFlight: c.maxInFlight, MaxBacklogAge: c.maxBacklogAge, MaxSignalRate: float64(c.maxSignalRate),
+	})
 	dcfg := ingress.DiscordConfig{ApplicationID: p.appID, Session: session, ShardID: p.shardID, ShardCount: p.shardCount}
 	runGateway(ctx, in, dcfg, state, log)
 	log.Info("gateway stopped")

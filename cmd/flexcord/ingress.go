@@ -34,6 +34,7 @@ func ingressCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 	c.bind(b)
 	c.bindConversation(b)
 	c.bindIngress(b)
+	c.bindBacklog(b)
 	b.String(&httpAddr, "http-addr", "FLEXCORD_HTTP_ADDR", ":8080", "address ingress listens on")
 	b.Bool(&openGateway, "gateway", "FLEXCORD_INGRESS_GATEWAY", false, "also hold the Discord gateway connection (DMs) in this process, as flexcord gateway does; for a single ingress only, never for replicas")
 	provs := newProviders()
@@ -72,7 +73,7 @@ func ingressCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	defer shutdownWithin(tel.Shutdown, 5*time.Second)
 	// A lazy client: ingress starts, and answers /healthz, while Temporal is unreachable.
-	tc, _, err := temporalclient.Dial(temporalclient.Options{Logger: log, Telemetry: tel, Lazy: true})
+	tc, co, err := temporalclient.Dial(temporalclient.Options{Logger: log, Telemetry: tel, Lazy: true})
 	if err != nil {
 		return err
 	}
@@ -102,7 +103,10 @@ func ingressCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 				return err
 			}
 		}
-		cfg := ingress.Config{Temporal: tc, Log: log, Telemetry: tel, MaxInFlight: c.maxInFlight, Conversation: c.conv}
+		cfg := ingress.Config{
+			Temporal: tc, Namespace: co.Namespace, Log: log, Telemetry: tel, Conversation: c.conv,
+			MaxInFlight: c.maxInFlight, MaxBacklogAge: c.maxBacklogAge, MaxSignalRate: float64(c.maxSignalRate),
+		}
 		env := ingressEnv{goFn: func(f func(context.Context) error) { g.Go(func() error { return f(gctx) }) }, ready: ready}
 		for _, p := range provs {
 			if !p.configured() {

@@ -19,6 +19,8 @@ type common struct {
 	logFormat, logLevel string
 	conv                workflows.ConversationOptions
 	maxInFlight         int
+	maxBacklogAge       time.Duration
+	maxSignalRate       int
 }
 
 func (c *common) bind(b *config.Binder) {
@@ -38,6 +40,12 @@ func (c *common) bindConversation(b *config.Binder) {
 
 func (c *common) bindIngress(b *config.Binder) {
 	b.Int(&c.maxInFlight, "max-inflight-signals", "FLEXCORD_MAX_INFLIGHT_SIGNALS", 256, "signals ingress sends to Temporal at once before answering 503")
+}
+
+// bindBacklog binds the backlog admission of flexcord ingress, flexcord gateway and flexcord dev.
+func (c *common) bindBacklog(b *config.Binder) {
+	b.Int(&c.maxSignalRate, "max-signal-rate", "FLEXCORD_MAX_SIGNAL_RATE", 0, "conversation signals this process sends per second before refusing (503 with Retry-After, busy reply); size it from make bench's saturated msg/s divided by the ingress replicas; 0: no bound")
+	b.Duration(&c.maxBacklogAge, "max-backlog-age", "FLEXCORD_MAX_BACKLOG_AGE", 2*time.Second, "refuse conversation signals (503 with Retry-After, busy reply) while the oldest workflow task waiting for a worker is older than this; 0 disables")
 }
 
 func (c *common) logger(w io.Writer) (*slog.Logger, error) {

@@ -79,6 +79,9 @@ type Options struct {
 	Telemetry            *telemetry.Telemetry
 	Conversation         workflows.ConversationOptions
 	MaxInFlight          int
+	// MaxBacklogAge and MaxSignalRate are ingress's admission bounds (ingress.Config; zero: off).
+	MaxBacklogAge time.Duration
+	MaxSignalRate float64
 	// KB is the knowledge base; nil means the built-in sample.
 	KB *kb.Store
 	// Discord and Twilio select real services; nil runs the emulator instead.
@@ -128,6 +131,8 @@ type Stack struct {
 	Twilio  *twilioemu.Server
 	// Feeds is the sample feed server (mounted at feedemu.DefaultPrefix), nil with real services.
 	Feeds *feedemu.Server
+	// Ingress is the stack's ingress server.
+	Ingress *ingress.Server
 
 	log     *slog.Logger
 	acts    worker.Activities
@@ -226,7 +231,8 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		s.closers = append(s.closers, store.Close)
 	}
 	acts := worker.Activities{Knowledge: activities.NewKnowledge(store), Feeds: activities.NewFeeds(nil, log.With("component", "feeds")), Limits: opts.Limits}
-	cfg := ingress.Config{Temporal: c, Log: log, Telemetry: opts.Telemetry, MaxInFlight: opts.MaxInFlight, Conversation: opts.Conversation}
+	cfg := ingress.Config{Temporal: c, Log: log, Telemetry: opts.Telemetry, MaxInFlight: opts.MaxInFlight, Conversation: opts.Conversation,
+		MaxBacklogAge: opts.MaxBacklogAge, MaxSignalRate: opts.MaxSignalRate, Namespace: srv.Namespace}
 	if mw := opts.IngressMiddleware; mw != nil {
 		cfg.Routes = append(cfg.Routes, func(_ *ingress.Server, r *mux.Router) { r.Use(mux.MiddlewareFunc(mw)) })
 	}
@@ -328,6 +334,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	s.closers = append(s.closers, func() error { s.StopWorker(); return nil })
 
 	in := ingress.New(cfg)
+	s.Ingress = in
 	loops = append(loops, func(ctx context.Context) error { return in.Serve(ctx, ln) })
 	// Direct messages reach a bot only over the gateway, whichever way interactions come; the
 	// stack is ready once the gateway said READY, so no DM sent after Start is missed.
