@@ -239,9 +239,9 @@ func (h *logRecords) count(prefix string) int {
 	return n
 }
 
-// TestSignalRateAdmission: beyond MaxSignalRate, conversation signals are refused with a
-// Retry-After of when the next may pass (no Temporal call is made for them), feed pushes are not
-// bounded by it, and signals pass again once the bucket has refilled.
+// TestSignalRateAdmission: beyond MaxSignalRate, relayed messages are refused with a Retry-After
+// of when the next may pass (no Temporal call is made for them), feed pushes and an agent joining
+// are not bounded by it, and messages pass again once the bucket has refilled.
 func TestSignalRateAdmission(t *testing.T) {
 	tc := mocks.NewClient(t)
 	tc.On("SignalWorkflow", mock.Anything, mock.Anything, "", mock.Anything, mock.Anything).Return(nil)
@@ -267,6 +267,10 @@ func TestSignalRateAdmission(t *testing.T) {
 	if err := in.SignalFeed(ctx, "blog", workflows.SignalFeedPoll, nil); err != nil {
 		t.Errorf("a feed signal is bounded by in-flight slots only: %v", err)
 	}
+	// An agent joining moves the conversation on and is not always sent again: it passes.
+	if err := in.SignalConversation(ctx, "42", workflows.SignalAgentJoined, workflows.AgentJoinedSignal{EventID: "EV1"}); err != nil {
+		t.Errorf("an agent joining is bounded by in-flight slots only: %v", err)
+	}
 	now = now.Add(250 * time.Millisecond)
 	if err := signal(); err != nil {
 		t.Errorf("after 250 ms one more passes: %v", err)
@@ -280,5 +284,5 @@ func TestSignalRateAdmission(t *testing.T) {
 			t.Fatalf("after the bucket refilled, signal %d: %v", i+1, err)
 		}
 	}
-	tc.AssertNumberOfCalls(t, "SignalWorkflow", 4+1+1+4)
+	tc.AssertNumberOfCalls(t, "SignalWorkflow", 4+1+1+1+4)
 }

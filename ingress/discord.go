@@ -301,7 +301,7 @@ func (h *discordHandler) fileCase(ctx context.Context, i *discordgo.Interaction,
 // already has that id, the next candidate is tried. Only the in-flight bound applies: a refused
 // modal would make the member type it again, and cases are few next to conversation signals.
 func (h *discordHandler) startCase(ctx context.Context, in workflows.CaseInput) (string, error) {
-	release, err := h.s.admit(false)
+	release, err := h.s.admit("")
 	if err != nil {
 		return "", err
 	}

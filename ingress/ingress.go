@@ -38,14 +38,14 @@ type Config struct {
 	// MaxInFlight bounds the signals being sent to Temporal at once (default 256). Beyond it,
 	// provider routes answer 503 with Retry-After instead of queueing without bound.
 	MaxInFlight int
-	// MaxBacklogAge turns conversation signals away (ErrBusy: 503 with Retry-After, a busy reply
+	// MaxBacklogAge turns relayed messages (see admit) away (ErrBusy: 503 with Retry-After, a busy reply
 	// on Discord, a later retry for gateway DMs) while the oldest workflow task waiting in
 	// workflows.TaskQueue is older than this: the workers are that far behind, and a signal
 	// taken now would wait at least as long before any answer. Zero disables it, leaving the
 	// in-flight bound alone; flexcord ingress and flexcord gateway default to 2 s
 	// (FLEXCORD_MAX_BACKLOG_AGE). See backlogMonitor for how the backlog is read.
 	MaxBacklogAge time.Duration
-	// MaxSignalRate bounds the conversation signals this ingress sends per second (with a
+	// MaxSignalRate bounds the relayed messages (see admit) this ingress signals per second (with a
 	// burst of one second's worth); beyond it they are turned away like MaxBacklogAge's, with a
 	// Retry-After of when the next one may pass. Size it from the relay's measured capacity
 	// (make bench: saturated msg/s) divided by the ingress replicas. Zero: no bound.
@@ -206,16 +206,19 @@ func (s *Server) SetMaxSignalRate(perSecond float64) {
 // RetryAfter returns, so that the provider sends again later.
 var ErrBusy = errors.New("ingress is busy")
 
-// admit takes an in-flight slot, or fails fast with a BusyError. A conversation signal is also
-// turned away while the workers' backlog is too old (MaxBacklogAge) or beyond MaxSignalRate;
-// other signals (feed pushes) are bounded by the in-flight slots only.
-func (s *Server) admit(conversation bool) (release func(), err error) {
-	if conversation && s.backlog != nil {
+// admit takes an in-flight slot, or fails fast with a BusyError. A relayed message (a member's
+// DM, an agent's message: the signals that come in volume) is also turned away while the
+// workers' backlog is too old (MaxBacklogAge) or beyond MaxSignalRate. Other signals (a button,
+// an agent joining or wrapping up, a feed push) are rare and move a conversation on, and a
+// provider does not always send them again, so they are bounded by the in-flight slots only.
+func (s *Server) admit(signal string) (release func(), err error) {
+	relayed := signal == workflows.SignalUserMessage || signal == workflows.SignalAgentMessage
+	if relayed && s.backlog != nil {
 		if err := s.backlog.check(); err != nil {
 			return nil, err
 		}
 	}
-	if r := s.rate.Load(); conversation && r != nil {
+	if r := s.rate.Load(); relayed && r != nil {
 		if err := r.take(); err != nil {
 			return nil, err
 		}
@@ -234,7 +237,7 @@ const signalTimeout = 5 * time.Second
 // StartConversation delivers a member's event to their Conversation, starting one if none runs.
 func (s *Server) StartConversation(ctx context.Context, member workflows.Member, guildID, guildName, locale, signal string, arg any) (err error) {
 	defer func() { s.countSignal(ctx, signal, err) }()
-	release, err := s.admit(true)
+	release, err := s.admit(signal)
 	if err != nil {
 		return err
 	}
@@ -261,7 +264,7 @@ func (s *Server) StartConversation(ctx context.Context, member workflows.Member,
 // SignalConversation delivers an event to a member's running Conversation.
 func (s *Server) SignalConversation(ctx context.Context, discordUserID, signal string, arg any) (err error) {
 	defer func() { s.countSignal(ctx, signal, err) }()
-	release, err := s.admit(true)
+	release, err := s.admit(signal)
 	if err != nil {
 		return err
 	}
@@ -277,7 +280,7 @@ func (s *Server) SignalConversation(ctx context.Context, discordUserID, signal s
 // SignalFeed delivers an event to the running Feed of an #announcements source.
 func (s *Server) SignalFeed(ctx context.Context, source, signal string, arg any) (err error) {
 	defer func() { s.countSignal(ctx, signal, err) }()
-	release, err := s.admit(false)
+	release, err := s.admit(signal)
 	if err != nil {
 		return err
 	}

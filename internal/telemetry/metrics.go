@@ -59,7 +59,7 @@ var Metrics = []Metric{
 	{Name: MetricIngressRequestDuration, Type: "histogram", Unit: "s", Labels: []string{"route"}, Buckets: SecondsBuckets,
 		Help: "Time ingress took to answer an HTTP request, by route."},
 	{Name: MetricSignals, Type: "counter", Labels: []string{"signal", "outcome"},
-		Help: "Signals ingress and the gateway sent to workflows, by signal name and outcome (ok; error: Temporal refused or did not answer; busy: not sent, ingress was at its in-flight limit)."},
+		Help: "Signals ingress and the gateway sent to workflows, by signal name and outcome (ok; error: Temporal refused or did not answer; busy: not sent, admission control refused it: in-flight limit, workers' backlog or signal rate)."},
 	{Name: MetricDeliveries, Type: "counter", Labels: []string{"activity_type", "outcome"},
 		Help: "Delivery activity attempts (Discord messages and Flex posts), by activity type and outcome: delivered; retried (the attempt failed and Temporal tries again); failed (the attempt failed for good); deferred (a fast-path local try refused by the worker's fast-path rate before any call, sent through the provider's queue instead)."},
 	{Name: MetricDeliveriesFailed, Type: "counter", Labels: []string{"workflow_type", "destination", "error_type"},
