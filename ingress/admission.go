@@ -247,6 +247,12 @@ func newSignalRate(perSecond float64, now func() time.Time) *signalRate {
 	return &signalRate{lim: rate.NewLimiter(rate.Limit(perSecond), max(1, int(math.Ceil(perSecond)))), now: now}
 }
 
+// use counts a signal that is sent whatever the bucket holds (a member's DM): it takes a token,
+// going into debt when there is none, so that the signals that can be refused wait longer.
+func (r *signalRate) use() {
+	_ = r.lim.ReserveN(r.now(), 1)
+}
+
 // take admits one signal, or returns a BusyError whose Retry-After is when the next may pass.
 func (r *signalRate) take() error {
 	now := r.now()

@@ -31,9 +31,9 @@ import (
 
 // TestBacklogAdmission runs ingress against an embedded Temporal server with no worker polling
 // the conversations' task queue, so that every signal-with-start leaves a workflow task waiting.
-// Once the backlog is older than MaxBacklogAge, conversation signals are refused (ErrBusy, and a
-// 503 with Retry-After on the Twilio route); an ingress that cannot read the stats keeps
-// admitting. When a worker starts and works the backlog off, signals are admitted again, and
+// Once the backlog is older than MaxBacklogAge, agents' messages are refused (ErrBusy, and a 503
+// with Retry-After on the Twilio route) while members' DMs are still taken; an ingress that
+// cannot read the stats keeps admitting. When a worker starts and works the backlog off, signals are admitted again, and
 // every signal taken before, during and after the refusal reaches its conversation.
 //
 // The server recomputes task queue stats at most every 5 s (matching.TaskQueueInfoByBuildIdTTL,
@@ -92,20 +92,32 @@ func TestBacklogAdmission(t *testing.T) {
 		return serve(in.Handler(), r).Result()
 	}
 
-	// Members write in, one every 50 ms, until ingress refuses one.
+	agentSays := func(s *ingress.Server, userID string) error {
+		return s.SignalConversation(ctx, userID, workflows.SignalAgentMessage, workflows.AgentMessageSignal{EventID: "IM-" + userID, Text: "hi"})
+	}
+
+	// Members write in, one every 50 ms, and an agent answers each, until ingress refuses an
+	// agent's message. Members' DMs are never refused for the backlog: the gateway could not
+	// have Discord send them again.
 	start := time.Now()
 	var refusal error
-	eventuallyEvery(t, "a conversation signal refused for the backlog", 30*time.Second, 50*time.Millisecond, func() bool {
-		err := say(in)
+	eventuallyEvery(t, "an agent's message refused for the backlog", 30*time.Second, 50*time.Millisecond, func() bool {
+		if err := say(in); err != nil {
+			t.Fatalf("a member's DM: %v", err)
+		}
+		err := agentSays(in, strconv.Itoa(2100000000000000000+n))
 		if err != nil && !errors.Is(err, ingress.ErrBusy) {
 			t.Fatalf("signal: %v", err)
 		}
 		refusal = err
 		return err != nil
 	})
-	t.Logf("refused after %s and %d signals taken: %v", time.Since(start).Round(time.Millisecond), len(accepted), refusal)
+	t.Logf("refused after %s and %d members' DMs taken: %v", time.Since(start).Round(time.Millisecond), len(accepted), refusal)
 	if ra := ingress.RetryAfter(refusal); ra < time.Second || ra > 30*time.Second {
 		t.Errorf("RetryAfter(%v) = %s, want 1 to 30 s", refusal, ra)
+	}
+	if err := say(in); err != nil {
+		t.Errorf("a member's DM while the workers are behind: %v, want it taken", err)
 	}
 	var someMember string
 	for id := range accepted {
@@ -123,11 +135,11 @@ func TestBacklogAdmission(t *testing.T) {
 
 	// Without stats, only the in-flight bound applies: the same backlog does not refuse, and
 	// the failing stats call is logged once however often it is polled.
-	if err := say(inOld); err != nil {
+	if err := agentSays(inOld, someMember); err != nil {
 		t.Fatalf("signal through the ingress without stats: %v", err)
 	}
 	eventuallyEvery(t, "three stats calls without stats", 10*time.Second, 20*time.Millisecond, func() bool { return old.calls.Load() >= 3 })
-	if err := say(inOld); err != nil {
+	if err := agentSays(inOld, someMember); err != nil {
 		t.Fatalf("signal through the ingress without stats: %v", err)
 	}
 	if got := oldLogs.count("cannot read the workflow task queue's backlog"); got != 1 {
@@ -153,8 +165,8 @@ func TestBacklogAdmission(t *testing.T) {
 		return webhook(someMember).StatusCode == http.StatusOK
 	})
 	t.Logf("admitting again %s after the worker started", time.Since(workerStart).Round(time.Millisecond))
-	if err := say(in); err != nil {
-		t.Fatalf("signal after the recovery: %v", err)
+	if err := agentSays(in, someMember); err != nil {
+		t.Fatalf("an agent's message after the recovery: %v", err)
 	}
 	if logs.count("the workers caught up") != 1 {
 		t.Errorf("logged the recovery %d times, want once", logs.count("the workers caught up"))
@@ -239,9 +251,10 @@ func (h *logRecords) count(prefix string) int {
 	return n
 }
 
-// TestSignalRateAdmission: beyond MaxSignalRate, relayed messages are refused with a Retry-After
-// of when the next may pass (no Temporal call is made for them), feed pushes and an agent joining
-// are not bounded by it, and messages pass again once the bucket has refilled.
+// TestSignalRateAdmission: beyond MaxSignalRate, agents' messages are refused with a Retry-After
+// of when the next may pass (no Temporal call is made for them). Members' DMs are always sent and
+// take their share of the rate, so agents' messages wait longer; feed pushes and an agent joining
+// are not bounded by it; messages pass again once the bucket has refilled.
 func TestSignalRateAdmission(t *testing.T) {
 	tc := mocks.NewClient(t)
 	tc.On("SignalWorkflow", mock.Anything, mock.Anything, "", mock.Anything, mock.Anything).Return(nil)
@@ -249,17 +262,22 @@ func TestSignalRateAdmission(t *testing.T) {
 	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	ingress.SetSignalRateClock(in, func() time.Time { return now })
 	ctx := context.Background()
-	signal := func() error {
+	agent := func() error {
+		return in.SignalConversation(ctx, "42", workflows.SignalAgentMessage, workflows.AgentMessageSignal{EventID: "IM"})
+	}
+	member := func() error {
 		return in.SignalConversation(ctx, "42", workflows.SignalUserMessage, workflows.UserMessageSignal{EventID: "m"})
 	}
+	calls := 0
 	for i := range 4 { // a second's worth passes at once
-		if err := signal(); err != nil {
-			t.Fatalf("signal %d: %v", i+1, err)
+		if err := agent(); err != nil {
+			t.Fatalf("agent's message %d: %v", i+1, err)
 		}
+		calls++
 	}
-	err := signal()
+	err := agent()
 	if !errors.Is(err, ingress.ErrBusy) {
-		t.Fatalf("fifth signal in the same instant: %v, want ErrBusy", err)
+		t.Fatalf("fifth agent's message in the same instant: %v, want ErrBusy", err)
 	}
 	if got := ingress.RetryAfter(err); got != time.Second {
 		t.Errorf("Retry-After = %v, want 1s (the next token comes in 250 ms; the header counts whole seconds)", got)
@@ -271,18 +289,32 @@ func TestSignalRateAdmission(t *testing.T) {
 	if err := in.SignalConversation(ctx, "42", workflows.SignalAgentJoined, workflows.AgentJoinedSignal{EventID: "EV1"}); err != nil {
 		t.Errorf("an agent joining is bounded by in-flight slots only: %v", err)
 	}
-	now = now.Add(250 * time.Millisecond)
-	if err := signal(); err != nil {
-		t.Errorf("after 250 ms one more passes: %v", err)
+	calls += 2
+	// A member's DM is sent with the bucket empty, and owes its token.
+	for i := range 2 {
+		if err := member(); err != nil {
+			t.Fatalf("member's DM %d with the bucket empty: %v", i+1, err)
+		}
+		calls++
 	}
-	if err := signal(); !errors.Is(err, ingress.ErrBusy) {
+	now = now.Add(500 * time.Millisecond) // two tokens, owed to the DMs
+	if err := agent(); !errors.Is(err, ingress.ErrBusy) {
+		t.Errorf("after 500 ms the DMs' debt is paid and nothing is left: %v, want ErrBusy", err)
+	}
+	now = now.Add(250 * time.Millisecond)
+	if err := agent(); err != nil {
+		t.Errorf("after 250 ms more one agent's message passes: %v", err)
+	}
+	calls++
+	if err := agent(); !errors.Is(err, ingress.ErrBusy) {
 		t.Errorf("and only one: %v", err)
 	}
 	now = now.Add(10 * time.Second)
 	for i := range 4 {
-		if err := signal(); err != nil {
-			t.Fatalf("after the bucket refilled, signal %d: %v", i+1, err)
+		if err := agent(); err != nil {
+			t.Fatalf("after the bucket refilled, agent's message %d: %v", i+1, err)
 		}
+		calls++
 	}
-	tc.AssertNumberOfCalls(t, "SignalWorkflow", 4+1+1+1+4)
+	tc.AssertNumberOfCalls(t, "SignalWorkflow", calls)
 }

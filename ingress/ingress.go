@@ -38,17 +38,16 @@ type Config struct {
 	// MaxInFlight bounds the signals being sent to Temporal at once (default 256). Beyond it,
 	// provider routes answer 503 with Retry-After instead of queueing without bound.
 	MaxInFlight int
-	// MaxBacklogAge turns relayed messages (see admit) away (ErrBusy: 503 with Retry-After, a busy reply
-	// on Discord, a later retry for gateway DMs) while the oldest workflow task waiting in
-	// workflows.TaskQueue is older than this: the workers are that far behind, and a signal
-	// taken now would wait at least as long before any answer. Zero disables it, leaving the
-	// in-flight bound alone; flexcord ingress and flexcord gateway default to 2 s
+	// MaxBacklogAge turns agents' messages away (ErrBusy: 503 with Retry-After; see admit) while
+	// the oldest workflow task waiting in workflows.TaskQueue is older than this: the workers
+	// are that far behind. Zero disables it; flexcord ingress, gateway and dev default to 2 s
 	// (FLEXCORD_MAX_BACKLOG_AGE). See backlogMonitor for how the backlog is read.
 	MaxBacklogAge time.Duration
-	// MaxSignalRate bounds the relayed messages (see admit) this ingress signals per second (with a
-	// burst of one second's worth); beyond it they are turned away like MaxBacklogAge's, with a
-	// Retry-After of when the next one may pass. Size it from the relay's measured capacity
-	// (make bench: saturated msg/s) divided by the ingress replicas. Zero: no bound.
+	// MaxSignalRate bounds the relayed messages this ingress signals per second (with a burst of
+	// one second's worth): beyond it agents' messages are turned away with a Retry-After of when
+	// the next may pass, while members' DMs are sent and take their share (see admit). Size it
+	// from the relay's measured capacity (make bench: saturated msg/s) divided by the ingress
+	// replicas. Zero: no bound.
 	MaxSignalRate float64
 	// BacklogPollInterval is how often the backlog is read while signals come in (default
 	// 500 ms). The Temporal server itself recomputes the stats only every few seconds.
@@ -206,21 +205,33 @@ func (s *Server) SetMaxSignalRate(perSecond float64) {
 // RetryAfter returns, so that the provider sends again later.
 var ErrBusy = errors.New("ingress is busy")
 
-// admit takes an in-flight slot, or fails fast with a BusyError. A relayed message (a member's
-// DM, an agent's message: the signals that come in volume) is also turned away while the
-// workers' backlog is too old (MaxBacklogAge) or beyond MaxSignalRate. Other signals (a button,
-// an agent joining or wrapping up, a feed push) are rare and move a conversation on, and a
-// provider does not always send them again, so they are bounded by the in-flight slots only.
+// admit takes an in-flight slot, or fails fast with a BusyError. Past the in-flight bound, what
+// else applies depends on the signal:
+//   - An agent's message (Twilio re-sends a refused webhook, and the conversation fetches what
+//     Twilio gave up on) is turned away while the workers' backlog is too old (MaxBacklogAge) or
+//     beyond MaxSignalRate: under overload, this is where load is shed.
+//   - A member's DM comes from the gateway, which cannot have Discord send it again: refusing it
+//     would only move it from Temporal, which holds it durably, to the gateway's memory. It is
+//     signalled, and takes its share of MaxSignalRate, so that agents' messages are refused in
+//     its place.
+//   - Other signals (a button, an agent joining or wrapping up, a feed push) are rare and move
+//     things on, and a provider does not always send them again: the in-flight bound only.
 func (s *Server) admit(signal string) (release func(), err error) {
-	relayed := signal == workflows.SignalUserMessage || signal == workflows.SignalAgentMessage
-	if relayed && s.backlog != nil {
-		if err := s.backlog.check(); err != nil {
-			return nil, err
+	switch signal {
+	case workflows.SignalAgentMessage:
+		if s.backlog != nil {
+			if err := s.backlog.check(); err != nil {
+				return nil, err
+			}
 		}
-	}
-	if r := s.rate.Load(); relayed && r != nil {
-		if err := r.take(); err != nil {
-			return nil, err
+		if r := s.rate.Load(); r != nil {
+			if err := r.take(); err != nil {
+				return nil, err
+			}
+		}
+	case workflows.SignalUserMessage:
+		if r := s.rate.Load(); r != nil {
+			r.use()
 		}
 	}
 	select {
