@@ -96,7 +96,7 @@ func WriteBusyError(w http.ResponseWriter, err error) {
 // for the workflow task queue of the conversations (workflows.TaskQueue): the age of the oldest
 // workflow task waiting for a worker, how many wait, and how fast workers take them.
 //
-// While the last stats read show a backlog older than maxAge, every conversation signal is
+// While the last stats read show a backlog older than maxAge, every agent's message (see admit) is
 // turned away with a BusyError; the first read that shows it at or below maxAge admits them
 // again. There is no separate hysteresis band: the server recomputes the stats only every few
 // seconds (matching.TaskQueueInfoByBuildIdTTL, 5 s by default) and the rates are averages over
@@ -206,10 +206,10 @@ func (b *backlogMonitor) poll() {
 	prev := b.state.Load()
 	switch wasBusy := prev != nil && prev.busy; {
 	case st.busy && !wasBusy:
-		b.log.Warn("the workers are behind: refusing conversation signals", "backlog_age", st.age, "backlog_count", st.count,
+		b.log.Warn("the workers are behind: refusing agents' messages", "backlog_age", st.age, "backlog_count", st.count,
 			"max_backlog_age", b.maxAge, "retry_after", st.retryAfter)
 	case !st.busy && wasBusy:
-		b.log.Info("the workers caught up: admitting conversation signals again", "backlog_age", st.age, "backlog_count", st.count)
+		b.log.Info("the workers caught up: admitting agents' messages again", "backlog_age", st.age, "backlog_count", st.count)
 	}
 	b.state.Store(st)
 }
@@ -262,5 +262,5 @@ func (r *signalRate) take() error {
 	res := r.lim.ReserveN(now, 1)
 	wait := res.DelayFrom(now)
 	res.CancelAt(now)
-	return &BusyError{Reason: fmt.Sprintf("over %g conversation signals per second", float64(r.lim.Limit())), RetryAfter: wait}
+	return &BusyError{Reason: fmt.Sprintf("over %g relayed messages per second", float64(r.lim.Limit())), RetryAfter: wait}
 }
