@@ -66,7 +66,7 @@ func startEnv(ctx context.Context, logf func(string, ...any)) (*env, error) {
 	hooks := &hookObserver{byToken: map[string]*hookStat{}}
 	start := time.Now()
 	st, err := devstack.Start(ctx, devstack.Options{ServerLogLevel: "fatal", IngressMiddleware: hooks.wrap, Limits: benchLimits,
-		MaxBacklogAge: 10 * time.Second})
+		MaxBacklogAge: 30 * time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("start the flexcord stack: %w", err)
 	}

@@ -172,7 +172,7 @@ func runBench(ctx context.Context, cfg config, logf func(string, ...any)) (*repo
 		limit := cfg.admission * sat.rate()
 		if limit > 0 {
 			e.st.Ingress.SetMaxSignalRate(limit)
-			rep.setup = append(rep.setup, fmt.Sprintf("overload: ingress takes %s relayed messages/s (%.0f %% of the saturated msg/s; FLEXCORD_MAX_SIGNAL_RATE): beyond it agents' webhooks get 503 with Retry-After, members' DMs are always taken; in every phase agents' webhooks are refused while the workflow task backlog is older than 10 s (FLEXCORD_MAX_BACKLOG_AGE)",
+			rep.setup = append(rep.setup, fmt.Sprintf("overload: ingress takes %s relayed messages/s (%.0f %% of the saturated msg/s; FLEXCORD_MAX_SIGNAL_RATE): beyond it agents' webhooks get 503 with Retry-After, members' DMs are always taken; in every phase agents' webhooks are refused while the workflow task backlog is older than 30 s (FLEXCORD_MAX_BACKLOG_AGE)",
 				num(limit), 100*cfg.admission))
 		}
 		res, err := e.runPhase(ctx, e.flex, sc, "")

@@ -40,7 +40,7 @@ type Config struct {
 	MaxInFlight int
 	// MaxBacklogAge turns agents' messages away (ErrBusy: 503 with Retry-After; see admit) while
 	// the oldest workflow task waiting in workflows.TaskQueue is older than this: the workers
-	// are that far behind. Zero disables it; flexcord ingress, gateway and dev default to 10 s
+	// are that far behind. Zero disables it; flexcord ingress, gateway and dev default to 30 s
 	// (FLEXCORD_MAX_BACKLOG_AGE). See backlogMonitor for how the backlog is read.
 	MaxBacklogAge time.Duration
 	// MaxSignalRate bounds the relayed messages this ingress signals per second (with a burst of

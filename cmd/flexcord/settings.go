@@ -45,7 +45,7 @@ func (c *common) bindIngress(b *config.Binder) {
 // bindBacklog binds the backlog admission of flexcord ingress, flexcord gateway and flexcord dev.
 func (c *common) bindBacklog(b *config.Binder) {
 	b.Int(&c.maxSignalRate, "max-signal-rate", "FLEXCORD_MAX_SIGNAL_RATE", 0, "relayed messages (member DMs, agent messages) this process signals per second before it refuses agents' messages (503 with Retry-After; members' DMs are never refused, they take their share); size it from make bench's saturated msg/s divided by the ingress replicas; 0: no bound")
-	b.Duration(&c.maxBacklogAge, "max-backlog-age", "FLEXCORD_MAX_BACKLOG_AGE", 10*time.Second, "refuse agents' messages (503 with Retry-After) while the oldest workflow task waiting for a worker is older than this; 0 disables")
+	b.Duration(&c.maxBacklogAge, "max-backlog-age", "FLEXCORD_MAX_BACKLOG_AGE", 30*time.Second, "refuse agents' messages (503 with Retry-After) while the oldest workflow task waiting for a worker is older than this; 0 disables")
 }
 
 func (c *common) logger(w io.Writer) (*slog.Logger, error) {
