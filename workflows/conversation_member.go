@@ -94,7 +94,10 @@ func (c *conversation) onUserMessage(ctx workflow.Context, sig UserMessageSignal
 		c.answerFromKnowledgeBase(ctx, text)
 	case StageQueued, StageLive:
 		c.s.LastFlexActivity, c.s.LastChatAt = workflow.Now(ctx), workflow.Now(ctx)
-		c.enqueue(ctx, Destination{DestFlex, c.s.CaseID}, "member message", activities.Message{Content: text}, nil)
+		seq := c.enqueue(ctx, Destination{DestFlex, c.s.CaseID}, "member message", activities.Message{Content: text}, nil)
+		if d, ok := c.s.Ledger.Get(seq); ok && c.localDelivery() {
+			d.WrittenAt = snowflakeTime(sig.EventID)
+		}
 	case StageNoAgent:
 		// Kept in the transcript; it goes to the agent or to the case with the member's choice.
 		if sig.WantsHuman {

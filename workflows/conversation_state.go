@@ -128,12 +128,13 @@ func (c *conversation) sayToMemberWithButtons(ctx workflow.Context, label, butto
 	}
 }
 
-func (c *conversation) enqueue(ctx workflow.Context, dest Destination, label string, msg activities.Message, in *Interaction) {
+func (c *conversation) enqueue(ctx workflow.Context, dest Destination, label string, msg activities.Message, in *Interaction) int64 {
 	seq := c.s.Ledger.Enqueue(workflow.Now(ctx), dest, label, msg)
 	if in != nil {
 		d, _ := c.s.Ledger.Get(seq)
 		d.Interaction = in
 	}
+	return seq
 }
 
 // disableButtons edits the delivered messages whose buttons of this kind no longer apply.

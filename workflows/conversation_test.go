@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -860,5 +861,41 @@ func TestConversationBatchToAFailingProviderEndsFailed(t *testing.T) {
 	}
 	if sizes := c.fakes.batchesOf("PostFlexMessage"); len(sizes) == 0 || slices.Max(sizes) < 4 {
 		t.Errorf("PostFlexMessage calls carried %v deliveries; want a batch of the queued lines", sizes)
+	}
+}
+
+// snowflakeAt is a Discord id made at t.
+func snowflakeAt(t time.Time) string {
+	return strconv.FormatUint(uint64(t.UnixMilli()-1420070400000)<<22, 10)
+}
+
+// TestConversationLateFlexPostLooksFirst: a worker that dies between a local try and the end of
+// its workflow task loses the try's record, and the task runs again elsewhere at least half a
+// workflow task timeout later. So a local post to Flex of a member message written that long
+// before looks for its delivery key first (PriorAttempts), while a fresh one posts at once.
+func TestConversationLateFlexPostLooksFirst(t *testing.T) {
+	c := newConvTest(t)
+	c.signal(SignalUserAction, action("i1", ActionTalkToHuman, 0))
+	c.signal(SignalAgentJoined, AgentJoinedSignal{EventID: "EV1", AgentName: "Ana"})
+	c.after(time.Second, func() {
+		m := msg(snowflakeAt(c.env.Now()), "fresh")
+		c.env.SignalWorkflow(SignalUserMessage, m)
+	})
+	c.after(time.Second, func() {
+		m := msg(snowflakeAt(c.env.Now().Add(-time.Minute)), "written a minute ago")
+		c.env.SignalWorkflow(SignalUserMessage, m)
+	})
+	c.signal(SignalAgentWrappedUp, AgentWrappedUpSignal{EventID: "EV2"})
+	c.signal(SignalUserAction, action("i2", ActionRate, 5))
+	c.run(ConversationOptions{})
+	prior := map[string]int{}
+	for _, p := range c.fakes.flexPosts() {
+		prior[p.Body] = p.PriorAttempts
+	}
+	if got, ok := prior["fresh"]; !ok || got != 0 {
+		t.Errorf("fresh message: posted %v with PriorAttempts %d, want posted at once (0)", ok, got)
+	}
+	if got, ok := prior["written a minute ago"]; !ok || got != 1 {
+		t.Errorf("late message: posted %v with PriorAttempts %d, want a look-up first (1)", ok, got)
 	}
 }

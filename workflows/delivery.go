@@ -381,11 +381,27 @@ func (o *outbox) start(ctx workflow.Context, ds []Delivery, fast bool) workflow.
 // startLocal starts the local-activity try of member DMs or Flex posts (see localTry). The
 // activities are the same as the regular ones, with the same idempotency keys, so a try that
 // timed out after it took effect is not repeated by the regular activity after it.
+//
+// A local try is recorded only when its workflow task completes. If the worker dies in between,
+// the task runs again on another worker, at least half a workflow task timeout later, and the
+// try with it. Discord drops a repeated DM by its nonce; Twilio has no such key, so a Flex post
+// whose member message was written that long ago first looks for its delivery key in the
+// conversation (as a retry does).
 func (o *outbox) startLocal(ctx workflow.Context, ds []Delivery) workflow.Future {
 	ctx = workflow.WithLocalActivityOptions(ctx, localTry)
 	if ds[0].Dest.Kind == DestFlex {
 		link, _ := o.flexLink(ds[0].Dest.ID)
-		return workflow.ExecuteLocalActivity(ctx, flexActs.PostFlexMessage, flexInput(link, ds, false))
+		in := flexInput(link, ds, false)
+		late := workflow.Now(ctx).Add(-workflow.GetInfo(ctx).WorkflowTaskTimeout / 2)
+		if !ds[0].WrittenAt.IsZero() && ds[0].WrittenAt.Before(late) {
+			in.PriorAttempts = 1
+		}
+		for i, d := range ds[1:] {
+			if !d.WrittenAt.IsZero() && d.WrittenAt.Before(late) {
+				in.More[i].PriorAttempts = 1
+			}
+		}
+		return workflow.ExecuteLocalActivity(ctx, flexActs.PostFlexMessage, in)
 	}
 	return workflow.ExecuteLocalActivity(ctx, discordActs.SendDirectMessage, dmInput(ds, false))
 }
@@ -442,4 +458,14 @@ func rootMessage(err error) string {
 		}
 		err = next
 	}
+}
+
+// snowflakeTime is the time a Discord id (a snowflake) was made, zero when id is not one.
+func snowflakeTime(id string) time.Time {
+	n, err := strconv.ParseUint(id, 10, 64)
+	if err != nil || n>>22 == 0 {
+		return time.Time{}
+	}
+	const discordEpochMillis = 1420070400000
+	return time.UnixMilli(int64(n>>22) + discordEpochMillis).UTC()
 }

@@ -327,3 +327,10 @@ func (f *fakeProviders) setDMsClosed(v bool) {
 	f.dmsClosed = v
 	f.mu.Unlock()
 }
+
+// flexPosts returns the inputs of the posts Flex holds, in order.
+func (f *fakeProviders) flexPosts() []activities.PostFlexMessageInput {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]activities.PostFlexMessageInput(nil), f.flex...)
+}

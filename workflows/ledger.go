@@ -60,6 +60,10 @@ type Delivery struct {
 	FirstTriedAt time.Time `json:"first_tried_at,omitempty"`
 	// Delayed is set once a try did not get through; the other side was told.
 	Delayed bool `json:"delayed,omitempty"`
+	// WrittenAt is when the member wrote the message a Flex post relays (from its Discord id),
+	// when known: a local try long after it may repeat one whose record was lost (see
+	// outbox.startLocal).
+	WrittenAt time.Time `json:"written_at,omitempty"`
 	// LocalTried is set once the delivery's local-activity try (the fast path) did not get
 	// through; the tries after it are regular activities.
 	LocalTried bool `json:"local_tried,omitempty"`

@@ -213,6 +213,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 
 	c, _, err := temporalclient.Dial(temporalclient.Options{
 		HostPort: srv.FrontendAddr, Namespace: srv.Namespace, IgnoreEnv: true, Logger: log, Telemetry: opts.Telemetry,
+		NoCompression: true,
 	})
 	if err != nil {
 		return nil, err
