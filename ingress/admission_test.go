@@ -20,7 +20,6 @@ import (
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/mocks"
-	sdkworker "go.temporal.io/sdk/worker"
 	"google.golang.org/grpc"
 
 	"github.com/flexcord/flexcord/ingress"
@@ -147,19 +146,7 @@ func TestBacklogAdmission(t *testing.T) {
 	}
 
 	// A worker starts and works the backlog off: ingress admits again.
-	member := &memberSide{}
-	w := worker.New(tc, worker.Activities{}, sdkworker.Options{})
-	member.register(w)
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Stop)
-	dw := sdkworker.New(tc, workflows.DiscordTaskQueue, sdkworker.Options{DisableWorkflowWorker: true})
-	member.register(dw)
-	if err := dw.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(dw.Stop)
+	startMemberSide(t, tc, worker.Activities{})
 	workerStart := time.Now()
 	eventuallyEvery(t, "a Twilio webhook accepted again", 60*time.Second, 100*time.Millisecond, func() bool {
 		return webhook(someMember).StatusCode == http.StatusOK

@@ -45,6 +45,27 @@ type memberSide struct {
 	dms []activities.SendDirectMessageInput
 }
 
+// startMemberSide starts a worker with acts whose Discord calls and knowledge base the member
+// side plays, on the main queue and on the Discord queue (where the workflows send Discord
+// calls), until the test ends.
+func startMemberSide(t *testing.T, tc client.Client, acts worker.Activities) *memberSide {
+	t.Helper()
+	member := &memberSide{}
+	w := worker.New(tc, acts, sdkworker.Options{})
+	member.register(w)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	dw := sdkworker.New(tc, workflows.DiscordTaskQueue, sdkworker.Options{DisableWorkflowWorker: true})
+	member.register(dw)
+	if err := dw.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(dw.Stop)
+	return member
+}
+
 func (m *memberSide) register(w sdkworker.Worker) {
 	w.RegisterActivityWithOptions(m.SendDirectMessage, activity.RegisterOptions{Name: "SendDirectMessage"})
 	w.RegisterActivityWithOptions(m.SendInteractionFollowUp, activity.RegisterOptions{Name: "SendInteractionFollowUp"})
@@ -197,22 +218,9 @@ func TestTwilioEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	member := &memberSide{}
-	w := worker.New(tc, worker.Activities{Flex: activities.NewFlex(rc, activities.FlexConfig{
+	member := startMemberSide(t, tc, worker.Activities{Flex: activities.NewFlex(rc, activities.FlexConfig{
 		WorkspaceSID: e2eWorkspaceSID, WorkflowSID: e2eWorkflowSID, WebhookURL: ts.URL + ingress.TwilioConversationsPath,
-	}, quiet)}, sdkworker.Options{})
-	member.register(w)
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Stop)
-	// The member side plays Discord where the workflows send Discord calls: on its own queue.
-	dw := sdkworker.New(tc, workflows.DiscordTaskQueue, sdkworker.Options{DisableWorkflowWorker: true})
-	member.register(dw)
-	if err := dw.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(dw.Stop)
+	}, quiet)})
 
 	status := func() workflows.ConversationStatus {
 		t.Helper()
