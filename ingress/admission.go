@@ -248,9 +248,14 @@ func newSignalRate(perSecond float64, now func() time.Time) *signalRate {
 }
 
 // use counts a signal that is sent whatever the bucket holds (a member's DM): it takes a token,
-// going into debt when there is none, so that the signals that can be refused wait longer.
+// going into debt when there is none, so that the signals that can be refused wait longer. The
+// debt stops at one second's worth, so that after a surge of DMs agents' messages pass again
+// within about a second of it.
 func (r *signalRate) use() {
-	_ = r.lim.ReserveN(r.now(), 1)
+	now := r.now()
+	if r.lim.TokensAt(now) > -float64(r.lim.Burst()) {
+		_ = r.lim.ReserveN(now, 1)
+	}
 }
 
 // take admits one signal, or returns a BusyError whose Retry-After is when the next may pass.

@@ -296,6 +296,18 @@ func TestSignalRateAdmission(t *testing.T) {
 	if err := agent(); !errors.Is(err, ingress.ErrBusy) {
 		t.Errorf("and only one: %v", err)
 	}
+	// A surge of DMs runs the bucket into debt by one second's worth at most.
+	for range 100 {
+		if err := member(); err != nil {
+			t.Fatalf("member's DM in a surge: %v", err)
+		}
+		calls++
+	}
+	now = now.Add(2*time.Second + 250*time.Millisecond)
+	if err := agent(); err != nil {
+		t.Errorf("2.25 s after a surge of 100 DMs at 4/s: %v, want an agent's message to pass", err)
+	}
+	calls++
 	now = now.Add(10 * time.Second)
 	for i := range 4 {
 		if err := agent(); err != nil {
