@@ -18,12 +18,10 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
-	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/mocks"
 	"google.golang.org/grpc"
 
 	"github.com/flexcord/flexcord/ingress"
-	"github.com/flexcord/flexcord/internal/devserver"
 	"github.com/flexcord/flexcord/worker"
 	"github.com/flexcord/flexcord/workflows"
 )
@@ -44,21 +42,11 @@ func TestBacklogAdmission(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	quiet := slog.New(slog.DiscardHandler)
-	srv, err := devserver.Start(ctx, devserver.Options{SearchAttributes: worker.SearchAttributeTypes()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Stop() })
-	tc, err := client.Dial(client.Options{HostPort: srv.FrontendAddr, Namespace: srv.Namespace, Logger: sdklog.NewStructuredLogger(quiet)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(tc.Close)
+	tc, namespace := startTemporal(ctx, t)
 
 	logs := &logRecords{}
 	in := ingress.New(ingress.Config{
-		Temporal: tc, Namespace: srv.Namespace, Log: slog.New(logs),
+		Temporal: tc, Namespace: namespace, Log: slog.New(logs),
 		MaxBacklogAge: 300 * time.Millisecond, BacklogPollInterval: 50 * time.Millisecond,
 		Routes: []func(*ingress.Server, *mux.Router){
 			ingress.TwilioRoutes(ingress.TwilioConfig{AuthToken: hookAuthToken, PublicURL: hookPublicURL}),
@@ -68,7 +56,7 @@ func TestBacklogAdmission(t *testing.T) {
 	old := &statslessClient{Client: tc}
 	oldLogs := &logRecords{}
 	inOld := ingress.New(ingress.Config{
-		Temporal: old, Namespace: srv.Namespace, Log: slog.New(oldLogs),
+		Temporal: old, Namespace: namespace, Log: slog.New(oldLogs),
 		MaxBacklogAge: 300 * time.Millisecond, BacklogPollInterval: 50 * time.Millisecond,
 	})
 

@@ -10,13 +10,10 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
-	"go.temporal.io/sdk/client"
-	sdklog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/flexcord/flexcord/activities"
 	"github.com/flexcord/flexcord/ingress"
-	"github.com/flexcord/flexcord/internal/devserver"
 	"github.com/flexcord/flexcord/internal/discordsession"
 	"github.com/flexcord/flexcord/internal/i18n"
 	"github.com/flexcord/flexcord/sandbox/discordemu"
@@ -38,16 +35,7 @@ func TestHelpMeEndToEnd(t *testing.T) {
 	defer cancel()
 	log := slog.New(slog.DiscardHandler)
 
-	srv, err := devserver.Start(ctx, devserver.Options{SearchAttributes: worker.SearchAttributeTypes()})
-	if err != nil {
-		t.Fatalf("start Temporal: %v", err)
-	}
-	t.Cleanup(func() { _ = srv.Stop() })
-	tc, err := client.Dial(client.Options{HostPort: srv.FrontendAddr, Namespace: srv.Namespace, Logger: sdklog.NewStructuredLogger(log)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(tc.Close)
+	tc, _ := startTemporal(ctx, t)
 
 	// Ingress first: the emulator needs its URL, ingress needs the emulator's key.
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)

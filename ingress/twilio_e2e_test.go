@@ -45,6 +45,24 @@ type memberSide struct {
 	dms []activities.SendDirectMessageInput
 }
 
+// startTemporal starts an embedded Temporal server with flexcord's search attributes and returns
+// a client of it and its namespace; both close when the test ends.
+func startTemporal(ctx context.Context, t *testing.T) (client.Client, string) {
+	t.Helper()
+	srv, err := devserver.Start(ctx, devserver.Options{SearchAttributes: worker.SearchAttributeTypes()})
+	if err != nil {
+		t.Fatalf("start Temporal: %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Stop() })
+	tc, err := client.Dial(client.Options{HostPort: srv.FrontendAddr, Namespace: srv.Namespace,
+		Logger: sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tc.Close)
+	return tc, srv.Namespace
+}
+
 // startMemberSide starts a worker with acts whose Discord calls and knowledge base the member
 // side plays, on the main queue and on the Discord queue (where the workflows send Discord
 // calls), until the test ends.
@@ -182,16 +200,7 @@ func TestTwilioEndToEnd(t *testing.T) {
 	t.Setenv("TWILIO_EDGE", "")
 	t.Setenv("TWILIO_REGION", "")
 
-	srv, err := devserver.Start(ctx, devserver.Options{SearchAttributes: worker.SearchAttributeTypes()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Stop() })
-	tc, err := client.Dial(client.Options{HostPort: srv.FrontendAddr, Namespace: srv.Namespace, Logger: sdklog.NewStructuredLogger(quiet)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(tc.Close)
+	tc, _ := startTemporal(ctx, t)
 
 	// Ingress, reachable at a URL that the emulator's webhooks and the signatures use.
 	flaky := &loseFirstAnswer{lostBody: "Hi, I'm Ana. Let me look."}
