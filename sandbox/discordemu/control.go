@@ -183,6 +183,7 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+p+"/channels", func(w http.ResponseWriter, r *http.Request) {
 		ctlJSON(w, http.StatusOK, s.GuildChannels())
 	})
+	mux.HandleFunc("GET "+p+"/attachments/{channel_id}/{attachment_id}/{filename}", s.ctlAttachment)
 	mux.HandleFunc("GET "+p+"/channels/{id}/messages", func(w http.ResponseWriter, r *http.Request) {
 		ctlJSON(w, http.StatusOK, s.Messages(r.PathValue("id")))
 	})
@@ -270,8 +271,11 @@ func ctlDecode(w http.ResponseWriter, r *http.Request, v any) bool {
 // ctlActionError answers an error from a member action.
 func ctlActionError(w http.ResponseWriter, err error) {
 	status := http.StatusBadRequest
-	if errors.Is(err, ErrUnknownMember) {
+	switch {
+	case errors.Is(err, ErrUnknownMember):
 		status = http.StatusNotFound
+	case errors.Is(err, ErrFileTooLarge):
+		status = http.StatusRequestEntityTooLarge
 	}
 	ctlError(w, status, err)
 }
@@ -300,14 +304,22 @@ func (s *Server) ctlPutMember(w http.ResponseWriter, r *http.Request) {
 	ctlJSON(w, http.StatusOK, m)
 }
 
+// ctlSendDM serves POST /_emu/discord/members/{id}/dm: JSON
+// {"content": "...", "files": [{"filename", "content_type", "description",
+// "data" (base64)}]}, or multipart/form-data with a content field and one
+// part per file (files[n], with a filename).
 func (s *Server) ctlSendDM(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		Content string `json:"content"`
-	}
-	if !ctlDecode(w, r, &in) {
+	in, decoded := s.readDMInput(w, r)
+	if !decoded {
 		return
 	}
-	rec, err := s.SendDM(r.PathValue("id"), in.Content)
+	var rec Record
+	var err error
+	if len(in.Files) == 0 {
+		rec, err = s.SendDM(r.PathValue("id"), in.Content)
+	} else {
+		rec, err = s.SendDMWithFiles(r.PathValue("id"), in.Content, in.Files...)
+	}
 	if err != nil {
 		ctlActionError(w, err)
 		return

@@ -24,9 +24,32 @@
 // (InjectFault, before or after the request is carried out, as error answers
 // or dropped connections; DropGateway, ReconnectGateway, InvalidateSessions, and
 // MissDispatches to lose gateway events the way an offline bot does), and acts
-// as members (PutMember, SendDM, RunCommand, SubmitModal, ClickButton) while
-// recording what the bot sent (Messages, UserMessages, BotMessages,
-// WaitMessage, Subscribe). The same control API is served as JSON under
-// /_emu/discord/ for the sandbox page, with live updates as Server-Sent
-// Events at /_emu/discord/events.
+// as members (PutMember, SendDM, SendDMWithFiles, RunCommand, SubmitModal,
+// ClickButton) while recording what the bot sent (Messages, UserMessages,
+// BotMessages, WaitMessage, Subscribe). The same control API is served as
+// JSON under /_emu/discord/ for the sandbox page, with live updates as
+// Server-Sent Events at /_emu/discord/events.
+//
+// # Files
+//
+// Messages, follow-ups, edits, interaction callbacks and HTTP interaction
+// answers may be multipart/form-data: a payload_json part (validated against
+// the spec like a JSON body) and files[n] parts, which attachments entries
+// in the payload refer to by id n. Limits: Options.MaxRequestSize per
+// request (25 MiB), Options.MaxFileSize per file (10 MiB) and
+// MaxFilesPerMessage files; above them Discord's 413 with code 40005. Stored
+// messages carry attachment objects (id, filename, size, content_type,
+// width and height of PNG, JPEG and GIF pictures, url, proxy_url) whose URLs
+// point at https://cdn.discordapp.com and https://media.discordapp.net
+// /attachments/{channel.id}/{attachment.id}/{filename}?ex=&is=&hm=: signed,
+// valid for Options.AttachmentURLLifetime (24 hours) on the emulator's
+// clock, served by the emulator through Transport, and answered 404 once
+// expired or tampered with. Fetched messages carry freshly signed URLs.
+// Members send files with SendDMWithFiles, or POST
+// /_emu/discord/members/{id}/dm with JSON {"content", "files": [{"filename",
+// "content_type", "description", "data" (base64)}]} or a multipart form
+// (content and files[n]); the sandbox page loads attachments from
+// /_emu/discord/attachments/{channel.id}/{attachment.id}/{filename}, which
+// needs no signature (the page plays the Discord app, which refreshes its
+// links).
 package discordemu

@@ -319,7 +319,7 @@ func (s *Server) newInteractionLocked(m *Member, typ int, guildID, channelID, lo
 		"token": token, "version": 1, "locale": locale,
 		"app_permissions":                "562949953421311",
 		"entitlements":                   []any{},
-		"attachment_size_limit":          26214400,
+		"attachment_size_limit":          s.opts.MaxFileSize,
 		"authorizing_integration_owners": map[string]any{"0": "", "1": ""},
 	}
 	user := m.user()
@@ -393,7 +393,7 @@ func (s *Server) deliver(ctx context.Context, it *interaction) (InteractionInfo,
 		time.AfterFunc(s.opts.AckDeadline+50*time.Millisecond, func() { s.checkDeadline(it.info.ID) })
 		return s.Interaction(it.info.ID), nil
 	}
-	status, body, elapsed, err := s.postInteraction(ctx, it.payload, true)
+	status, contentType, body, elapsed, err := s.postInteraction(ctx, it.payload, true)
 	if err == nil && status != http.StatusOK {
 		err = fmt.Errorf("interactions endpoint answered %d: %s", status, bytes.TrimSpace(body))
 	}
@@ -401,18 +401,40 @@ func (s *Server) deliver(ctx context.Context, it *interaction) (InteractionInfo,
 		err = fmt.Errorf("interactions endpoint took %s (deadline %s)", elapsed.Round(time.Millisecond), s.opts.AckDeadline)
 	}
 	if err == nil {
-		var cb callbackBody
-		if uerr := json.Unmarshal(body, &cb); uerr != nil {
-			err = fmt.Errorf("interactions endpoint answered invalid JSON: %w", uerr)
-		} else if _, aerr := s.acknowledge(it.info.ID, it.info.Token, &cb, false, true); aerr != nil {
-			err = fmt.Errorf("interactions endpoint response rejected: %w", aerr)
-		}
+		// The answer may be multipart/form-data with payload_json and
+		// files[n], like the callback endpoint.
+		err = s.applyHTTPAnswer(it, contentType, body)
 	}
 	if err != nil {
 		s.failInteraction(it.info.ID, err.Error())
 		return s.Interaction(it.info.ID), fmt.Errorf("deliver interaction %s: %w", it.info.ID, err)
 	}
 	return s.Interaction(it.info.ID), nil
+}
+
+// applyHTTPAnswer applies the interactions endpoint's answer: JSON, or
+// multipart/form-data with payload_json and files[n] like the callback
+// endpoint.
+func (s *Server) applyHTTPAnswer(it *interaction, contentType string, body []byte) error {
+	var ups []upload
+	payload := body
+	if mediaTypeOf(contentType) == "multipart/form-data" {
+		var err error
+		if payload, ups, err = readForm(contentType, body); err == nil {
+			err = s.checkUploads(ups)
+		}
+		if err != nil {
+			return fmt.Errorf("interactions endpoint answered a bad multipart body: %w", err)
+		}
+	}
+	var cb callbackBody
+	if err := json.Unmarshal(payload, &cb); err != nil {
+		return fmt.Errorf("interactions endpoint answered invalid JSON: %w", err)
+	}
+	if _, err := s.acknowledge(it.info.ID, it.info.Token, &cb, ups, false, true); err != nil {
+		return fmt.Errorf("interactions endpoint response rejected: %w", err)
+	}
+	return nil
 }
 
 // checkDeadline marks an interaction failed if it is still unacknowledged
@@ -442,8 +464,9 @@ func (s *Server) failInteraction(id, why string) {
 }
 
 // postInteraction POSTs a payload to the interactions URL, signed with the
-// emulator's key (or with a wrong signature when valid is false).
-func (s *Server) postInteraction(ctx context.Context, payload []byte, valid bool) (int, []byte, time.Duration, error) {
+// emulator's key (or with a wrong signature when valid is false), and
+// returns the answer's status, content type and body.
+func (s *Server) postInteraction(ctx context.Context, payload []byte, valid bool) (int, string, []byte, time.Duration, error) {
 	ts := strconv.FormatInt(s.now().Unix(), 10)
 	sig := ed25519.Sign(s.priv, append([]byte(ts), payload...))
 	if !valid {
@@ -451,7 +474,7 @@ func (s *Server) postInteraction(ctx context.Context, payload []byte, valid bool
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.opts.InteractionsURL, bytes.NewReader(payload))
 	if err != nil {
-		return 0, nil, 0, fmt.Errorf("build interaction request: %w", err)
+		return 0, "", nil, 0, fmt.Errorf("build interaction request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Discord-Interactions/1.0 (+https://discord.com)")
@@ -460,15 +483,16 @@ func (s *Server) postInteraction(ctx context.Context, payload []byte, valid bool
 	start := time.Now()
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return 0, nil, time.Since(start), fmt.Errorf("post interaction to %s: %w", s.opts.InteractionsURL, err)
+		return 0, "", nil, time.Since(start), fmt.Errorf("post interaction to %s: %w", s.opts.InteractionsURL, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, s.opts.MaxRequestSize))
 	elapsed := time.Since(start)
+	ct := resp.Header.Get("Content-Type")
 	if err != nil {
-		return resp.StatusCode, nil, elapsed, fmt.Errorf("read interaction response: %w", err)
+		return resp.StatusCode, ct, nil, elapsed, fmt.Errorf("read interaction response: %w", err)
 	}
-	return resp.StatusCode, body, elapsed, nil
+	return resp.StatusCode, ct, body, elapsed, nil
 }
 
 // VerifyInteractionsEndpoint does what Discord does when an Interactions
@@ -483,14 +507,14 @@ func (s *Server) VerifyInteractionsEndpoint(ctx context.Context) error {
 		"id": s.ids.next(), "application_id": s.opts.ApplicationID, "type": interactionPing,
 		"token": "ping", "version": 1, "user": s.bot,
 	})
-	status, _, _, err := s.postInteraction(ctx, ping, false)
+	status, _, _, _, err := s.postInteraction(ctx, ping, false)
 	if err != nil {
 		return fmt.Errorf("verify interactions endpoint: %w", err)
 	}
 	if status != http.StatusUnauthorized {
 		return fmt.Errorf("verify interactions endpoint: invalid signature answered %d, want 401", status)
 	}
-	status, body, _, err := s.postInteraction(ctx, ping, true)
+	status, _, body, _, err := s.postInteraction(ctx, ping, true)
 	if err != nil {
 		return fmt.Errorf("verify interactions endpoint: %w", err)
 	}
@@ -530,13 +554,17 @@ type callbackBody struct {
 	Data json.RawMessage `json:"data"`
 }
 
+// interactionCallback serves POST /interactions/{id}/{token}/callback, as
+// JSON or as multipart/form-data with payload_json and files[n] (a
+// CHANNEL_MESSAGE_WITH_SOURCE or UPDATE_MESSAGE response with files).
 func (s *Server) interactionCallback(r *http.Request, body []byte) (reply, error) {
 	var cb callbackBody
-	if err := decodeJSON(r, body, &cb); err != nil {
+	ups, err := s.decodeMessage(r, body, &cb)
+	if err != nil {
 		return reply{}, err
 	}
 	withResponse := r.URL.Query().Get("with_response") == "true"
-	resp, err := s.acknowledge(r.PathValue("interaction_id"), r.PathValue("token"), &cb, withResponse, false)
+	resp, err := s.acknowledge(r.PathValue("interaction_id"), r.PathValue("token"), &cb, ups, withResponse, false)
 	if err != nil {
 		return reply{}, err
 	}
@@ -547,8 +575,9 @@ func (s *Server) interactionCallback(r *http.Request, body []byte) (reply, error
 }
 
 // acknowledge applies an initial interaction response (from the callback
-// endpoint or the HTTP interactions answer).
-func (s *Server) acknowledge(id, token string, cb *callbackBody, withResponse, overHTTP bool) (map[string]any, error) {
+// endpoint or the HTTP interactions answer) with the files uploaded with
+// it.
+func (s *Server) acknowledge(id, token string, cb *callbackBody, ups []upload, withResponse, overHTTP bool) (map[string]any, error) {
 	var b messageBody
 	if len(cb.Data) > 0 && string(cb.Data) != "null" {
 		dec := json.NewDecoder(bytes.NewReader(cb.Data))
@@ -557,6 +586,7 @@ func (s *Server) acknowledge(id, token string, cb *callbackBody, withResponse, o
 			return nil, formError("data", "MODEL_TYPE_CONVERT", "Only dictionaries may be used in a ModelType")
 		}
 	}
+	b.files = len(ups)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	it := s.interactions[id]
@@ -581,7 +611,17 @@ func (s *Server) acknowledge(id, token string, cb *callbackBody, withResponse, o
 		if err := b.check(cb.Type == callbackChannelMessage); err != nil {
 			return nil, err
 		}
+		var atts []Attachment
+		if cb.Type == callbackChannelMessage {
+			var err error
+			if atts, err = s.attachLocked(it.info.ChannelID, b.Attachments, ups, nil, b.Flags&flagEphemeral != 0); err != nil {
+				return nil, err
+			}
+		}
 		msg := s.newMessageLocked(it.info.ChannelID, s.bot, &b)
+		if atts != nil {
+			msg.Attachments = atts
+		}
 		msg.Type = 20 // CHAT_INPUT_COMMAND
 		if it.info.Type != interactionApplicationCmd {
 			msg.Type = 19 // REPLY
@@ -613,6 +653,9 @@ func (s *Server) acknowledge(id, token string, cb *callbackBody, withResponse, o
 				return nil, err
 			}
 			if src := s.recordByID[it.sourceMsg]; src != nil {
+				if err := s.editAttachmentsLocked(src, &b, ups); err != nil {
+					return nil, err
+				}
 				applyEdit(src, &b)
 				s.updateRecordLocked(src)
 				rec = src
@@ -676,6 +719,20 @@ func (s *Server) metadataLocked(it *interaction) map[string]any {
 	return md
 }
 
+// editAttachmentsLocked applies the attachments of an edit (an
+// attachments list and/or new files) to a message, as editMessage does.
+func (s *Server) editAttachmentsLocked(rec *Record, b *messageBody, ups []upload) error {
+	if b.Attachments == nil && len(ups) == 0 {
+		return nil
+	}
+	atts, err := s.attachLocked(rec.Message.ChannelID, b.Attachments, ups, rec.Message.Attachments, rec.Ephemeral)
+	if err != nil {
+		return err
+	}
+	rec.Message.Attachments = atts
+	return nil
+}
+
 // applyEdit changes a message according to an edit body (absent fields
 // stay as they are).
 func applyEdit(rec *Record, b *messageBody) {
@@ -709,11 +766,15 @@ func (s *Server) webhookInteractionLocked(r *http.Request) (*interaction, error)
 	return it, nil
 }
 
+// executeWebhook serves follow-up messages: POST /webhooks/{app}/{token},
+// as JSON or as multipart/form-data with files.
 func (s *Server) executeWebhook(r *http.Request, body []byte) (reply, error) {
 	var b messageBody
-	if err := decodeJSON(r, body, &b); err != nil {
+	ups, err := s.decodeMessage(r, body, &b)
+	if err != nil {
 		return reply{}, err
 	}
+	b.files = len(ups)
 	if err := b.check(true); err != nil {
 		return reply{}, err
 	}
@@ -727,13 +788,21 @@ func (s *Server) executeWebhook(r *http.Request, body []byte) (reply, error) {
 	// message.
 	if it.loading {
 		if rec := s.recordByID[it.original]; rec != nil && !rec.Deleted {
+			if err := s.editAttachmentsLocked(rec, &b, ups); err != nil {
+				return reply{}, err
+			}
 			it.loading = false
 			applyEdit(rec, &b)
 			s.updateRecordLocked(rec)
 			return ok(rec.Message), nil
 		}
 	}
+	atts, err := s.attachLocked(it.info.ChannelID, b.Attachments, ups, nil, b.Flags&flagEphemeral != 0)
+	if err != nil {
+		return reply{}, err
+	}
 	msg := s.newMessageLocked(it.info.ChannelID, s.bot, &b)
+	msg.Attachments = atts
 	msg.Type = 0
 	msg.WebhookID = s.opts.ApplicationID
 	msg.ApplicationID = s.opts.ApplicationID
@@ -754,10 +823,13 @@ func (s *Server) executeWebhook(r *http.Request, body []byte) (reply, error) {
 func (s *Server) webhookMessage(method string, original bool) apiHandler {
 	return func(r *http.Request, body []byte) (reply, error) {
 		var b messageBody
+		var ups []upload
 		if method == http.MethodPatch {
-			if err := decodeJSON(r, body, &b); err != nil {
+			var err error
+			if ups, err = s.decodeMessage(r, body, &b); err != nil {
 				return reply{}, err
 			}
+			b.files = len(ups)
 			if err := b.check(false); err != nil {
 				return reply{}, err
 			}
@@ -778,6 +850,9 @@ func (s *Server) webhookMessage(method string, original bool) apiHandler {
 		}
 		switch method {
 		case http.MethodPatch:
+			if err := s.editAttachmentsLocked(rec, &b, ups); err != nil {
+				return reply{}, err
+			}
 			if original {
 				it.loading = false
 			}
@@ -789,7 +864,7 @@ func (s *Server) webhookMessage(method string, original bool) apiHandler {
 			s.publishLocked(Event{Type: EventMessageDelete, Record: rec})
 			return reply{status: http.StatusNoContent}, nil
 		default:
-			return ok(rec.Message), nil
+			return ok(s.freshLocked(rec.Message)), nil
 		}
 	}
 }

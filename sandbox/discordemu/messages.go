@@ -52,7 +52,7 @@ func (s *Server) listMessages(r *http.Request, _ []byte) (reply, error) {
 	var history []Message // oldest first
 	for _, rec := range s.records {
 		if rec.Message.ChannelID == chID && !rec.Ephemeral && !rec.Deleted {
-			history = append(history, fetched(rec.Message))
+			history = append(history, s.freshLocked(fetched(rec.Message)))
 		}
 	}
 	slices.SortStableFunc(history, func(a, b Message) int { return compareIDs(a.ID, b.ID) })
@@ -88,8 +88,12 @@ func (s *Server) listMessages(r *http.Request, _ []byte) (reply, error) {
 // as they are; null empties content, embeds and components. Only the author
 // (the bot) may change content, embeds, components and allowed_mentions;
 // others may only change flags, and only in a guild channel.
+//
+// Attachments follow Discord's edit rules: with an attachments list the
+// message keeps exactly the listed attachments (existing ones by id, new
+// files by the n of files[n]); without one, new files are added.
 func (s *Server) editMessage(r *http.Request, body []byte) (reply, error) {
-	b, present, err := decodeEdit(r, body)
+	b, ups, present, err := s.decodeEdit(r, body)
 	if err != nil {
 		return reply{}, err
 	}
@@ -106,12 +110,19 @@ func (s *Server) editMessage(r *http.Request, body []byte) (reply, error) {
 	if rec == nil || rec.Deleted || rec.Ephemeral || rec.Message.ChannelID != ch.ID {
 		return reply{}, errorf(http.StatusNotFound, codeUnknownMessage, "Unknown Message")
 	}
-	onlyFlags := len(present) == 0 || (len(present) == 1 && present["flags"])
+	onlyFlags := len(ups) == 0 && (len(present) == 0 || (len(present) == 1 && present["flags"]))
 	if rec.Message.Author.ID != s.bot.ID && (!onlyFlags || ch.Type == channelTypeDM) {
 		return reply{}, errorf(http.StatusForbidden, codeEditOthersMessage, "Cannot edit a message authored by another user")
 	}
 	edited := *rec
 	applyEdit(&edited, b)
+	if b.Attachments != nil || len(ups) > 0 {
+		atts, err := s.attachLocked(ch.ID, b.Attachments, ups, rec.Message.Attachments, false)
+		if err != nil {
+			return reply{}, err
+		}
+		edited.Message.Attachments = atts
+	}
 	if present["flags"] {
 		edited.Message.Flags = edited.Message.Flags&^flagSuppressEmbeds | b.Flags&flagSuppressEmbeds
 	}
@@ -120,20 +131,24 @@ func (s *Server) editMessage(r *http.Request, body []byte) (reply, error) {
 	}
 	*rec = edited
 	s.updateRecordLocked(rec)
-	return ok(fetched(rec.Message)), nil
+	return ok(s.freshLocked(fetched(rec.Message))), nil
 }
 
-// decodeEdit decodes an edit body and reports which fields it names. A
-// field sent as null is applied as empty.
-func decodeEdit(r *http.Request, body []byte) (*messageBody, map[string]bool, error) {
+// decodeEdit decodes an edit body (JSON or multipart with files) and
+// reports which fields it names. A field sent as null is applied as empty.
+func (s *Server) decodeEdit(r *http.Request, body []byte) (*messageBody, []upload, map[string]bool, error) {
+	payload, ups, err := s.messagePayload(r, body)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	var b messageBody
-	if err := decodeJSON(r, body, &b); err != nil {
-		return nil, nil, err
-	}
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber()
 	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(body, &raw); err != nil {
-		return nil, nil, errorf(http.StatusBadRequest, codeInvalidJSON, "The request body contains invalid JSON.")
+	if err := dec.Decode(&b); err != nil || json.Unmarshal(payload, &raw) != nil {
+		return nil, nil, nil, errorf(http.StatusBadRequest, codeInvalidJSON, "The request body contains invalid JSON.")
 	}
+	b.files = len(ups)
 	present := make(map[string]bool, len(raw))
 	for k, v := range raw {
 		present[k] = true
@@ -148,7 +163,9 @@ func decodeEdit(r *http.Request, body []byte) (*messageBody, map[string]bool, er
 			b.Embeds = []map[string]any{}
 		case "components":
 			b.Components = []map[string]any{}
+		case "attachments":
+			b.Attachments = []any{}
 		}
 	}
-	return &b, present, nil
+	return &b, ups, present, nil
 }

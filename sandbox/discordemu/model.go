@@ -92,26 +92,26 @@ func newUser(id, username, globalName string, bot bool) User {
 // emulator stores embeds and components as the bot sent them, normalized the
 // way Discord echoes them (component ids assigned, embed type "rich").
 type Message struct {
-	ID                  string            `json:"id"`
-	ChannelID           string            `json:"channel_id"`
-	Type                int               `json:"type"`
-	Content             string            `json:"content"`
-	Author              User              `json:"author"`
-	Timestamp           string            `json:"timestamp"`
-	EditedTimestamp     *string           `json:"edited_timestamp"`
-	TTS                 bool              `json:"tts"`
-	MentionEveryone     bool              `json:"mention_everyone"`
-	Mentions            []User            `json:"mentions"`
-	MentionRoles        []string          `json:"mention_roles"`
-	Attachments         []json.RawMessage `json:"attachments"`
-	Embeds              []any             `json:"embeds"`
-	Components          []any             `json:"components"`
-	Pinned              bool              `json:"pinned"`
-	Flags               int               `json:"flags"`
-	Nonce               any               `json:"nonce,omitempty"`
-	WebhookID           string            `json:"webhook_id,omitempty"`
-	ApplicationID       string            `json:"application_id,omitempty"`
-	InteractionMetadata map[string]any    `json:"interaction_metadata,omitempty"`
+	ID                  string         `json:"id"`
+	ChannelID           string         `json:"channel_id"`
+	Type                int            `json:"type"`
+	Content             string         `json:"content"`
+	Author              User           `json:"author"`
+	Timestamp           string         `json:"timestamp"`
+	EditedTimestamp     *string        `json:"edited_timestamp"`
+	TTS                 bool           `json:"tts"`
+	MentionEveryone     bool           `json:"mention_everyone"`
+	Mentions            []User         `json:"mentions"`
+	MentionRoles        []string       `json:"mention_roles"`
+	Attachments         []Attachment   `json:"attachments"`
+	Embeds              []any          `json:"embeds"`
+	Components          []any          `json:"components"`
+	Pinned              bool           `json:"pinned"`
+	Flags               int            `json:"flags"`
+	Nonce               any            `json:"nonce,omitempty"`
+	WebhookID           string         `json:"webhook_id,omitempty"`
+	ApplicationID       string         `json:"application_id,omitempty"`
+	InteractionMetadata map[string]any `json:"interaction_metadata,omitempty"`
 }
 
 // Record is one message in the emulator's history, with what the sandbox

@@ -43,9 +43,6 @@ const (
 	RouteGetGuildCommands    = "GET /applications/{app}/guilds/{id}/commands"
 )
 
-// maxBody is Discord's request size limit.
-const maxBody = 25 << 20
-
 // Discord JSON error codes used by the emulator.
 const (
 	codeUnknownChannel      = 10003
@@ -155,6 +152,7 @@ func (s *Server) routes() http.Handler {
 		s.recordViolation(fmt.Sprintf("request %s %s: route not implemented by the emulator", r.Method, r.URL.Path))
 		writeJSON(w, http.StatusNotFound, errorf(http.StatusNotFound, 0, "404: Not Found"))
 	})
+	mux.HandleFunc("GET /attachments/{channel_id}/{attachment_id}/{filename}", s.serveCDN)
 	mux.HandleFunc(gatewayPath, s.gw.serve)
 	mux.HandleFunc(gatewayPath+"/", s.gw.serve)
 	s.controlRoutes(mux)
@@ -176,12 +174,14 @@ func (s *Server) api(d routeDef) http.Handler {
 			writeJSON(w, http.StatusNotFound, errorf(http.StatusNotFound, 0, "404: Not Found"))
 			return
 		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+		body, err := io.ReadAll(io.LimitReader(r.Body, s.opts.MaxRequestSize+1))
 		if err != nil {
 			writeJSON(w, http.StatusBadRequest, errorf(http.StatusBadRequest, 0, "could not read body"))
 			return
 		}
-		s.validateRequest(r, body)
+		if int64(len(body)) <= s.opts.MaxRequestSize { // a larger body was cut short; it is refused below
+			s.validateRequest(r, body)
+		}
 
 		rep, fault, err := s.serveAPI(d, r, body)
 		if fault != nil && fault.Drop {
@@ -226,7 +226,7 @@ func (s *Server) api(d routeDef) http.Handler {
 // injected fault that applied to the request, if any, so that api can drop
 // the connection when the fault says so.
 func (s *Server) serveAPI(d routeDef, r *http.Request, body []byte) (reply, *Fault, error) {
-	if len(body) > maxBody {
+	if int64(len(body)) > s.opts.MaxRequestSize {
 		return reply{}, nil, errorf(http.StatusRequestEntityTooLarge, codeRequestTooLarge, "Request entity too large")
 	}
 	if d.auth && !s.authorized(r) {
@@ -357,11 +357,14 @@ type messageBody struct {
 	Poll            json.RawMessage  `json:"poll"`
 	Flags           int              `json:"flags"`
 	TTS             bool             `json:"tts"`
+
+	// files is the number of files uploaded with the body (multipart).
+	files int
 }
 
 func (b *messageBody) empty() bool {
 	return (b.Content == nil || *b.Content == "") && len(b.Embeds) == 0 && len(b.Components) == 0 &&
-		len(b.StickerIDs) == 0 && len(b.Attachments) == 0 && (len(b.Poll) == 0 || string(b.Poll) == "null")
+		len(b.StickerIDs) == 0 && len(b.Attachments) == 0 && b.files == 0 && (len(b.Poll) == 0 || string(b.Poll) == "null")
 }
 
 // check applies Discord's rules on content length (2000, stricter than the
@@ -402,11 +405,15 @@ func (b *messageBody) nonce() (any, string, error) {
 	return nil, "", formError("nonce", "BASE_TYPE_BAD", "Must be a string or an integer.")
 }
 
+// createMessage serves POST /channels/{id}/messages, as JSON or as
+// multipart/form-data with payload_json and files[n] (see attachLocked).
 func (s *Server) createMessage(r *http.Request, body []byte) (reply, error) {
 	var b messageBody
-	if err := decodeJSON(r, body, &b); err != nil {
+	ups, err := s.decodeMessage(r, body, &b)
+	if err != nil {
 		return reply{}, err
 	}
+	b.files = len(ups)
 	nonce, nonceKey, err := b.nonce()
 	if err != nil {
 		return reply{}, err
@@ -430,12 +437,17 @@ func (s *Server) createMessage(r *http.Request, body []byte) (reply, error) {
 	if b.EnforceNonce && nonceKey != "" {
 		if prev, seen := s.nonces[key]; seen && now.Sub(prev.at) < s.opts.NonceWindow {
 			if rec := s.recordByID[prev.id]; rec != nil {
-				return ok(rec.Message), nil
+				return ok(s.freshLocked(rec.Message)), nil
 			}
 		}
 	}
+	atts, err := s.attachLocked(ch.ID, b.Attachments, ups, nil, false)
+	if err != nil {
+		return reply{}, err
+	}
 	msg := s.newMessageLocked(ch.ID, s.bot, &b)
 	msg.Nonce = nonce
+	msg.Attachments = atts
 	rec := &Record{GuildID: ch.GuildID, FromBot: true, AllowedMentions: b.AllowedMentions, Message: msg}
 	s.addRecordLocked(rec)
 	if nonceKey != "" {
@@ -449,7 +461,7 @@ func (s *Server) newMessageLocked(channelID string, author User, b *messageBody)
 	msg := Message{
 		ID: s.ids.next(), ChannelID: channelID, Author: author,
 		Timestamp: s.now().UTC().Format(timestampLayout),
-		Mentions:  []User{}, MentionRoles: []string{}, Attachments: []json.RawMessage{},
+		Mentions:  []User{}, MentionRoles: []string{}, Attachments: []Attachment{},
 		Embeds: []any{}, Components: []any{}, TTS: b.TTS,
 	}
 	if b.Content != nil {

@@ -71,6 +71,23 @@ type Options struct {
 	// NonceWindow is how long enforce_nonce remembers a nonce. Zero means
 	// 5 minutes.
 	NonceWindow time.Duration
+	// MaxRequestSize is the largest REST request accepted (files
+	// included); larger ones answer 413 with code 40005. Zero means
+	// DefaultMaxRequestSize (25 MiB).
+	MaxRequestSize int64
+	// MaxFileSize is the largest file a message may carry; larger ones
+	// answer 413 with code 40005. Zero means DefaultMaxFileSize (10 MiB).
+	MaxFileSize int64
+	// AttachmentURLLifetime is how long the signed CDN URLs of attachments
+	// stay valid (the ex parameter); the emulator's CDN answers 404 after.
+	// Zero means 24 hours.
+	AttachmentURLLifetime time.Duration
+	// CDNURL is the base of attachment url and proxy_url. Empty means
+	// https://cdn.discordapp.com and https://media.discordapp.net, which
+	// Transport sends to the emulator; set it to the emulator's own URL for
+	// clients that cannot use Transport.
+	CDNURL string
+
 	// RateLimit is the request budget per bucket and window advertised in
 	// X-RateLimit-* headers and enforced with 429s. Zero means 50 per second.
 	RateLimit       int
@@ -132,6 +149,8 @@ type Server struct {
 	subSeq       int
 	eventSeq     int64
 	closed       bool
+	files        map[string]*storedFile // attachment id → content
+	cdnKey       []byte                 // signs attachment URLs
 
 	gw gateway
 }
@@ -171,6 +190,15 @@ func New(opts Options) (*Server, error) {
 	if opts.RateLimit <= 0 {
 		opts.RateLimit = 50
 	}
+	if opts.MaxRequestSize <= 0 {
+		opts.MaxRequestSize = DefaultMaxRequestSize
+	}
+	if opts.MaxFileSize <= 0 {
+		opts.MaxFileSize = DefaultMaxFileSize
+	}
+	if opts.AttachmentURLLifetime <= 0 {
+		opts.AttachmentURLLifetime = DefaultAttachmentURLLifetime
+	}
 	if opts.RateLimitWindow <= 0 {
 		opts.RateLimitWindow = time.Second
 	}
@@ -195,6 +223,8 @@ func New(opts Options) (*Server, error) {
 		commands:     make(map[string][]Command),
 		buckets:      make(map[string]*bucket),
 		subs:         make(map[int]chan Event),
+		files:        make(map[string]*storedFile),
+		cdnKey:       []byte(randomHex(32)),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -301,8 +331,8 @@ func (s *Server) Close() error {
 }
 
 // Handler returns the emulator's HTTP handler: REST under /api/v9 and
-// /api/v10, the gateway websocket under /gateway, and the control API under
-// /_emu/discord/.
+// /api/v10, the gateway websocket under /gateway, the attachment CDN under
+// /attachments/, and the control API under /_emu/discord/.
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // URL returns the emulator's base URL, for example "http://127.0.0.1:40123".
@@ -331,7 +361,8 @@ func (s *Server) ApplicationID() string { return s.opts.ApplicationID }
 func (s *Server) BotUser() User { return s.bot }
 
 // Transport returns an http.RoundTripper that sends requests for
-// discord.com (and discordapp.com, gateway.discord.gg) to the emulator,
+// discord.com (and discordapp.com, gateway.discord.gg, and the attachment
+// hosts cdn.discordapp.com and media.discordapp.net) to the emulator,
 // keeping the path, and everything else to http.DefaultTransport. Set it as
 // discordgo's Session.Client.Transport.
 func (s *Server) Transport() http.RoundTripper {
@@ -348,6 +379,7 @@ type rewriteTransport struct {
 var discordHosts = map[string]bool{
 	"discord.com": true, "www.discord.com": true, "discordapp.com": true,
 	"gateway.discord.gg": true, "canary.discord.com": true, "ptb.discord.com": true,
+	"cdn.discordapp.com": true, "media.discordapp.net": true,
 }
 
 // RoundTrip implements http.RoundTripper.

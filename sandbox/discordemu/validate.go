@@ -62,10 +62,15 @@ func rewriteV9(p string) string {
 }
 
 // coerceDiscordRequest turns default_member_permissions strings into
-// numbers in application command bodies.
+// numbers in application command bodies, and numeric attachment ids (the
+// n of files[n], which the docs give as numbers) into strings in message
+// bodies.
 func coerceDiscordRequest(op oapi.Operation, mediaType string, body []byte) []byte {
-	if mediaType != "application/json" || !strings.Contains(op.Path, "/commands") {
+	if mediaType != "application/json" {
 		return body
+	}
+	if !strings.Contains(op.Path, "/commands") {
+		return coerceAttachmentIDs(body)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
@@ -88,6 +93,52 @@ func coerceDiscordRequest(op oapi.Operation, mediaType string, body []byte) []by
 		}
 	} else {
 		fix(v)
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		return body
+	}
+	return out
+}
+
+// coerceAttachmentIDs rewrites {"attachments":[{"id":0}]} (at any depth,
+// for interaction responses) as {"attachments":[{"id":"0"}]}: the docs type
+// the id "snowflake or number", the spec a string.
+func coerceAttachmentIDs(body []byte) []byte {
+	if !bytes.Contains(body, []byte(`"attachments"`)) {
+		return body
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return body
+	}
+	changed := false
+	var walk func(any)
+	walk = func(n any) {
+		m, isMap := n.(map[string]any)
+		if !isMap {
+			return
+		}
+		for k, child := range m {
+			if list, isList := child.([]any); isList && k == "attachments" {
+				for _, a := range list {
+					if am, isMap := a.(map[string]any); isMap {
+						if id, isNumber := am["id"].(json.Number); isNumber {
+							am["id"] = id.String()
+							changed = true
+						}
+					}
+				}
+				continue
+			}
+			walk(child)
+		}
+	}
+	walk(v)
+	if !changed {
+		return body
 	}
 	out, err := json.Marshal(v)
 	if err != nil {
@@ -136,9 +187,27 @@ func coerceDiscordResponse(_ oapi.Operation, mediaType string, body []byte) []by
 	return out
 }
 
+// validateRequest checks a request against the spec. A multipart/form-data
+// body is checked as its JSON payload (payload_json), since the spec's
+// multipart schemas describe files[n] beside the JSON fields, and its file
+// parts must be named files[n].
 func (s *Server) validateRequest(r *http.Request, body []byte) {
 	if s.spec == nil {
 		return
+	}
+	if isMultipart(r) {
+		ct := r.Header.Get("Content-Type")
+		for _, p := range formProblems(ct, body) {
+			s.recordViolation(fmt.Sprintf("request %s %s: %s", r.Method, r.URL.Path, p))
+		}
+		payload, _, err := readForm(ct, body)
+		if err != nil {
+			s.recordViolation(fmt.Sprintf("request %s %s: malformed multipart/form-data body: %v", r.Method, r.URL.Path, err))
+			return
+		}
+		jr := r.Clone(r.Context())
+		jr.Header.Set("Content-Type", "application/json")
+		r, body = jr, payload
 	}
 	if err := s.spec.ValidateRequest(r, body); err != nil {
 		s.recordViolation(err.Error())

@@ -79,6 +79,7 @@ type call struct {
 	params  map[string]string // path parameters
 	pattern string
 	fault   *Fault // the fault that matched the request, if any
+	body    []byte // the raw body (raw routes: an uploaded file)
 }
 
 func (c *call) param(name string) string { return c.params[name] }
@@ -100,6 +101,9 @@ type route struct {
 	host, method, pattern string
 	segs                  []string
 	h                     handlerFunc
+	// raw routes take any body (a file) instead of a form, up to
+	// Options.MaxMediaSize.
+	raw bool
 }
 
 // routes lists every API operation the emulator implements.
@@ -136,6 +140,10 @@ var routes = func() []route {
 		{host: HostTaskRouter, method: http.MethodPost, pattern: "/v1/Workspaces/{Sid}", h: (*Server).updateWorkspace},
 		{host: HostTaskRouter, method: http.MethodGet, pattern: "/v1/Workspaces/{WorkspaceSid}/Tasks/{Sid}", h: (*Server).fetchTask},
 		{host: HostTaskRouter, method: http.MethodPost, pattern: "/v1/Workspaces/{WorkspaceSid}/Tasks/{Sid}", h: (*Server).updateTask},
+
+		{host: HostMCS, method: http.MethodPost, pattern: "/v1/Services/{ChatServiceSid}/Media", h: (*Server).createMedia, raw: true},
+		{host: HostMCS, method: http.MethodGet, pattern: "/v1/Services/{ChatServiceSid}/Media/{Sid}", h: (*Server).fetchMedia},
+		{host: HostMCS, method: http.MethodGet, pattern: "/v1/Services/{ChatServiceSid}/Media/{Sid}/Content", h: (*Server).fetchMediaContent},
 	}
 	for i := range rs {
 		rs[i].segs = splitPath(rs[i].pattern)
@@ -208,8 +216,22 @@ const maxBody = 1 << 20
 // serveAPI runs one REST call through authentication, contract validation,
 // fault injection and its handler.
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, host string) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-	if err != nil || len(body) > maxBody {
+	rt, params, pathKnown := findRoute(host, r.Method, r.URL.Path)
+	limit := int64(maxBody)
+	if rt != nil && rt.raw {
+		limit = s.opts.MaxMediaSize
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		writeError(w, errInvalid("could not read the request body"))
+		return
+	}
+	if int64(len(body)) > limit {
+		if rt != nil && rt.raw {
+			writeError(w, &apiError{Status: http.StatusRequestEntityTooLarge, Code: codeMediaTooBig,
+				Message: fmt.Sprintf("Media size exceeds the limit of %d bytes", limit)})
+			return
+		}
 		writeError(w, errInvalid("could not read the request body"))
 		return
 	}
@@ -219,7 +241,6 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, host string) {
 		writeError(w, &apiError{Status: http.StatusUnauthorized, Code: 20003, Message: "Authenticate"})
 		return
 	}
-	rt, params, pathKnown := findRoute(host, r.Method, r.URL.Path)
 	if s.spec != nil {
 		if err := s.spec.checkRequest(host, r, body); err != nil {
 			s.addViolation(label, err)
@@ -246,8 +267,8 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, host string) {
 		}
 	}
 
-	c := &call{r: r, host: host, params: params, pattern: rt.pattern, fault: f}
-	if r.Method == http.MethodPost {
+	c := &call{r: r, host: host, params: params, pattern: rt.pattern, fault: f, body: body}
+	if r.Method == http.MethodPost && !rt.raw {
 		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "" && mt != "application/x-www-form-urlencoded" {
 			writeError(w, &apiError{Status: http.StatusUnsupportedMediaType, Code: 20415,
 				Message: "Unsupported media type " + mt})
@@ -289,6 +310,10 @@ func (s *Server) writeResult(w http.ResponseWriter, r *http.Request, host, label
 		h.Set("X-Rate-Limit-Limit", "50")
 		h.Set("X-Rate-Limit-Remaining", "49")
 		h.Set("X-Rate-Limit-Config", "TaskRouter")
+	}
+	if raw, isRaw := v.(rawContent); isRaw {
+		writeContent(w, r, raw)
+		return
 	}
 	if status == http.StatusNoContent {
 		if s.spec != nil {

@@ -111,10 +111,12 @@ func typeJSONFormFields(doc *openapi3.T) error {
 	return nil
 }
 
+// checkRequest validates a request. Hosts without an OpenAPI file (the
+// Media Content Service) are not checked.
 func (c *contract) checkRequest(host string, r *http.Request, body []byte) error {
 	spec := c.specs[host]
 	if spec == nil {
-		return fmt.Errorf("no spec for host %s", host)
+		return nil
 	}
 	return spec.ValidateRequest(r, body)
 }
@@ -126,7 +128,7 @@ func (c *contract) checkResponse(host string, r *http.Request, status int, h htt
 	}
 	spec := c.specs[host]
 	if spec == nil {
-		return fmt.Errorf("no spec for host %s", host)
+		return nil
 	}
 	return spec.ValidateResponse(r, status, h, body)
 }

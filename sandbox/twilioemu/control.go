@@ -16,7 +16,7 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Access-Control-Allow-Origin", "*")
 	if r.Method == http.MethodOptions {
 		w.Header().Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
-		w.Header().Set("Access-Control-Allow-Headers", "Content-Type")
+		w.Header().Set("Access-Control-Allow-Headers", "Content-Type, Content-Disposition")
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
@@ -41,6 +41,9 @@ func (s *Server) newControlMux() *http.ServeMux {
 	})
 	mux.HandleFunc("POST "+p+"/clock/advance", s.ctlAdvanceClock)
 	mux.HandleFunc("GET "+p+"/conversations/{ref}/messages", s.ctlMessages)
+	mux.HandleFunc("POST "+p+"/media", s.ctlUploadMedia)
+	mux.HandleFunc("GET "+p+"/media/{sid}", s.ctlMedia)
+	mux.HandleFunc("GET "+p+"/media/{sid}/content", s.ctlMediaContent)
 	mux.HandleFunc("GET "+p+"/workspace", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Workspace())
 	})
@@ -82,7 +85,10 @@ func ctlError(w http.ResponseWriter, status int, err error) {
 
 // ctlFail writes err with the status its kind calls for.
 func ctlFail(w http.ResponseWriter, err error) {
+	var ae *apiError
 	switch {
+	case errors.As(err, &ae):
+		ctlError(w, ae.Status, err)
 	case errors.Is(err, ErrNotFound):
 		ctlError(w, http.StatusNotFound, err)
 	case errors.Is(err, ErrTaskState), errors.Is(err, ErrConversationClosed):
@@ -94,7 +100,13 @@ func ctlFail(w http.ResponseWriter, err error) {
 
 // decodeBody decodes an optional JSON request body into v.
 func decodeBody(r *http.Request, v any) error {
-	b, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
+	return decodeBodyLimit(r, v, maxBody)
+}
+
+// decodeBodyLimit decodes an optional JSON request body of at most limit
+// bytes into v.
+func decodeBodyLimit(r *http.Request, v any, limit int64) error {
+	b, err := io.ReadAll(io.LimitReader(r.Body, limit))
 	if err != nil {
 		return fmt.Errorf("read body: %w", err)
 	}
@@ -142,15 +154,27 @@ func (s *Server) ctlAccept(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, t)
 }
 
+// ctlAgentMessage serves POST /_emu/twilio/tasks/{sid}/messages:
+// {"body": "...", "media_sids": ["ME..."], "media": [{"filename",
+// "content_type", "data" (base64)}]}, every field optional but one.
 func (s *Server) ctlAgentMessage(w http.ResponseWriter, r *http.Request) {
 	var in struct {
-		Body string `json:"body"`
+		Body      string      `json:"body"`
+		MediaSIDs []string    `json:"media_sids"`
+		Media     []MediaFile `json:"media"`
 	}
-	if err := decodeBody(r, &in); err != nil {
+	if err := decodeBodyLimit(r, &in, s.opts.MaxMediaSize*4/3+maxBody); err != nil {
 		ctlError(w, http.StatusBadRequest, err)
 		return
 	}
-	m, err := s.SendAgentMessage(r.PathValue("sid"), in.Body)
+	var m MessageView
+	var err error
+	switch {
+	case len(in.MediaSIDs) == 0 && len(in.Media) == 0:
+		m, err = s.SendAgentMessage(r.PathValue("sid"), in.Body)
+	default:
+		m, err = s.agentMessage(r.PathValue("sid"), in.Body, in.MediaSIDs, in.Media)
+	}
 	if err != nil {
 		ctlFail(w, err)
 		return

@@ -116,7 +116,7 @@ func (s *Server) messageJSON(c *conversation, m *message) map[string]any {
 		"index":            m.index,
 		"author":           m.author,
 		"body":             nullable(m.body),
-		"media":            nil,
+		"media":            messageMediaJSON(m.media),
 		"attributes":       m.attributes,
 		"participant_sid":  nullable(m.participant),
 		"date_created":     apiTime(m.created),
@@ -647,12 +647,13 @@ func (s *Server) deleteWebhook(c *call) (int, any) {
 	return http.StatusNoContent, nil
 }
 
-// addMessage stores a message and fires onMessageAdded when fire is set.
+// addMessage stores a message carrying media (checked with
+// attachableMedia) and fires onMessageAdded when fire is set.
 // A message restarts the conversation's state timers and reactivates it
 // when it is inactive (onConversationStateUpdated, Reason=EVENT, fired like
 // the message itself). The caller holds s.mu and has checked that conv is
 // open.
-func (s *Server) addMessage(conv *conversation, author, body, attrs string, created time.Time, fire bool, sdkIdentity string) *message {
+func (s *Server) addMessage(conv *conversation, author, body, attrs string, mediaList []*media, created time.Time, fire bool, sdkIdentity string) *message {
 	conv.activity = s.now()
 	if conv.state == stateInactive {
 		conv.state = stateActive
@@ -668,8 +669,12 @@ func (s *Server) addMessage(conv *conversation, author, body, attrs string, crea
 		author:     author,
 		body:       body,
 		attributes: attrs,
+		media:      mediaList,
 		created:    created,
 		updated:    created,
+	}
+	for _, md := range mediaList {
+		md.messageSID, md.conversationSID = m.sid, conv.sid
 	}
 	if p := participantByIdentity(conv, author); p != nil {
 		m.participant = p.sid
@@ -686,6 +691,9 @@ func (s *Server) addMessage(conv *conversation, author, body, attrs string, crea
 		v.Set("Author", m.author)
 		v.Set("ParticipantSid", m.participant)
 		v.Set("Attributes", m.attributes)
+		if len(m.media) > 0 {
+			v.Set("Media", webhookMediaParam(m.media))
+		}
 		s.fireConversation(conv, "onMessageAdded", sdkIdentity, v)
 	}
 	s.publishMessage(conv, m)
@@ -718,7 +726,15 @@ func (s *Server) createMessage(c *call) (int, any) {
 	if conv.state == stateClosed {
 		return 0, errClosed(conv.sid)
 	}
-	m := s.addMessage(conv, author, body, attrs, created, c.webhookEnabled(), "")
+	var mediaList []*media
+	if sid := c.form.Get("MediaSid"); sid != "" {
+		md, e := s.attachableMedia(sid)
+		if e != nil {
+			return 0, e
+		}
+		mediaList = []*media{md}
+	}
+	m := s.addMessage(conv, author, body, attrs, mediaList, created, c.webhookEnabled(), "")
 	return http.StatusCreated, s.messageJSON(conv, m)
 }
 

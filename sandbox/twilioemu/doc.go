@@ -7,10 +7,12 @@
 //
 // # Dispatch
 //
-// The emulator serves the three Twilio products on one listener and tells
-// them apart by the request's Host header: conversations.twilio.com,
-// flex-api.twilio.com and taskrouter.twilio.com (any port, and any
-// edge/region labels between the product and twilio.com). [Server.Transport]
+// The emulator serves the Twilio products on one listener and tells them
+// apart by the request's Host header: conversations.twilio.com,
+// flex-api.twilio.com, taskrouter.twilio.com, the Media Content Service
+// mcs.us1.twilio.com and its temporary media URLs on media.us1.twilio.com
+// (any port, and any edge/region labels between the product and
+// twilio.com). [Server.Transport]
 // (or [NewTransport]) rewrites the scheme and address of requests for those
 // hosts to the emulator and keeps the Host header, so paths are exactly the
 // ones twilio-go builds (/v1/Conversations/...). Requests for other hosts go
@@ -98,6 +100,28 @@
 // interaction and task, silently: no webhook, and 404/20404 for every later
 // REST call on them.
 //
+// Media (not in the OpenAPI files; built from Twilio's Media resource
+// docs): POST https://mcs.us1.twilio.com/v1/Services/{ChatServiceSid}/Media
+// takes the raw file (Content-Type its type, an optional filename in
+// Content-Disposition; a multipart/form-data body's file part works too)
+// with Basic auth, and answers 201 with the Media resource (sid ME...,
+// account_sid, service_sid, date_created, date_upload_updated,
+// date_updated, channel_sid, message_sid, author "system", size,
+// content_type, filename, category "media", url and links.content as paths
+// on the mcs host, links.content_direct_temporary). GET .../Media/{Sid}
+// returns it with a fresh links.content_direct_temporary, a signed URL on
+// media.us1.twilio.com that needs no credentials and answers 403 once
+// Options.MediaURLLifetime (5 minutes) has passed on the emulator's clock;
+// GET .../Media/{Sid}/Content returns the file with Basic auth. Uploads
+// over Options.MaxMediaSize (150 MB) answer 413 with code 50512; the
+// ChatServiceSid is [Server.ChatServiceSID] (also every conversation's
+// chat_service_sid). A message created with MediaSid carries the media
+// (Body may then be empty): its media field lists {sid, content_type,
+// filename, size, category}, and onMessageAdded gets Media, a JSON string
+// of [{"Sid","ContentType","Filename","Size","Category"}]. A Media resource
+// goes on one message; an unknown one, or one already on a message,
+// answers 400 with code 50510.
+//
 // Every injected 429 carries Retry-After (Fault.RetryAfter, default 1 s).
 //
 // # Webhooks
@@ -137,7 +161,9 @@
 // # Control API
 //
 // Tests use the Go methods ([Server.Tasks], [Server.AcceptTask],
-// [Server.SendAgentMessage], [Server.WrapUpTask], [Server.CompleteTask],
+// [Server.SendAgentMessage], [Server.SendAgentMedia],
+// [Server.SendAgentMessageWithMedia], [Server.UploadMedia], [Server.Media],
+// [Server.WrapUpTask], [Server.CompleteTask],
 // [Server.ConversationMessages], [Server.InjectFault], [Server.Subscribe],
 // ...). The sandbox page uses the same operations as JSON over HTTP under
 // [ControlPrefix], on any host, without authentication, with CORS allowed
@@ -149,7 +175,11 @@
 //	                                                   → {"tasks": [TaskView]}
 //	GET    /_emu/twilio/tasks/{sid}                    → TaskView
 //	POST   /_emu/twilio/tasks/{sid}/accept    {"agent": "Alice"} → TaskView
-//	POST   /_emu/twilio/tasks/{sid}/messages  {"body": "Hi"}     → 201 MessageView
+//	POST   /_emu/twilio/tasks/{sid}/messages  {"body": "Hi", "media_sids": ["ME…"],
+//	         "media": [{"filename", "content_type", "data" (base64)}]} → 201 MessageView
+//	POST   /_emu/twilio/media[?filename=]     raw file (or a form) → 201 MediaView
+//	GET    /_emu/twilio/media/{sid}                    → MediaView
+//	GET    /_emu/twilio/media/{sid}/content            → the file (no credentials)
 //	POST   /_emu/twilio/tasks/{sid}/wrapup             → TaskView
 //	POST   /_emu/twilio/tasks/{sid}/complete           → TaskView
 //	POST   /_emu/twilio/tasks/{sid}/cancel    {"reason": "..."}  → TaskView

@@ -128,7 +128,9 @@ type MessageView struct {
 	Attributes     string      `json:"attributes"`
 	ParticipantSID string      `json:"participant_sid,omitempty"`
 	Role           MessageRole `json:"role"`
-	DateCreated    time.Time   `json:"date_created"`
+	// Media are the files the message carries (Media resources).
+	Media       []MediaView `json:"media,omitempty"`
+	DateCreated time.Time   `json:"date_created"`
 }
 
 // ParticipantView is a conversation participant.
@@ -282,7 +284,7 @@ func (s *Server) messageView(conv *conversation, m *message) MessageView {
 	case m.participant != "":
 		role = RoleCustomer
 	}
-	return MessageView{
+	v := MessageView{
 		SID:             m.sid,
 		ConversationSID: conv.sid,
 		Index:           m.index,
@@ -293,6 +295,10 @@ func (s *Server) messageView(conv *conversation, m *message) MessageView {
 		Role:            role,
 		DateCreated:     m.created,
 	}
+	for _, md := range m.media {
+		v.Media = append(v.Media, s.mediaView(md))
+	}
+	return v
 }
 
 func (s *Server) taskView(t *task) TaskView {

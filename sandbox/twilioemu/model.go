@@ -60,6 +60,7 @@ type message struct {
 	sid                                   string
 	index                                 int
 	author, body, attributes, participant string
+	media                                 []*media
 	created, updated                      time.Time
 }
 

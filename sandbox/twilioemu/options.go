@@ -53,6 +53,15 @@ type Options struct {
 	// Timers.Closed) are checked against the clock; zero means one second.
 	// [Server.AdvanceClock] checks them at once.
 	TimerInterval time.Duration
+
+	// MaxMediaSize is the largest file the Media Content Service accepts;
+	// larger uploads answer 413 with code 50512. Zero means
+	// DefaultMaxMediaSize (150 MB).
+	MaxMediaSize int64
+	// MediaURLLifetime is how long a Media resource's
+	// links.content_direct_temporary URL works; the emulator answers 403
+	// after. Zero means DefaultMediaURLLifetime (5 minutes).
+	MediaURLLifetime time.Duration
 }
 
 // RetryPolicy says how webhooks and event callbacks are re-sent.

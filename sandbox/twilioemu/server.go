@@ -18,6 +18,12 @@ const (
 	HostConversations = "conversations.twilio.com"
 	HostFlex          = "flex-api.twilio.com"
 	HostTaskRouter    = "taskrouter.twilio.com"
+	// HostMCS is the Media Content Service, which Twilio serves as
+	// mcs.us1.twilio.com (any edge/region labels match).
+	HostMCS = "mcs.twilio.com"
+	// HostMedia serves the temporary media URLs of the Media Content
+	// Service (media.us1.twilio.com/{MediaSid}?Expires=...).
+	HostMedia = "media.twilio.com"
 )
 
 // ControlPrefix is the path prefix of the emulator's JSON control API.
@@ -49,6 +55,8 @@ type Server struct {
 	taskOrder     []string
 	workers       map[string]*worker // by name
 	workspace     workspace
+	media         map[string]*media // by SID
+	mediaKey      []byte            // signs temporary media URLs
 	violations    []string
 	checked       int // violations already reported by CheckViolations
 
@@ -78,6 +86,12 @@ func New(opts Options) (*Server, error) {
 	if opts.WorkflowSID == "" {
 		opts.WorkflowSID = newSID(prefixWorkflow)
 	}
+	if opts.MaxMediaSize <= 0 {
+		opts.MaxMediaSize = DefaultMaxMediaSize
+	}
+	if opts.MediaURLLifetime <= 0 {
+		opts.MediaURLLifetime = DefaultMediaURLLifetime
+	}
 	opts.Retry = opts.Retry.withDefaults()
 	s := &Server{
 		opts:           opts,
@@ -91,6 +105,8 @@ func New(opts Options) (*Server, error) {
 		interactions:   make(map[string]*interaction),
 		tasks:          make(map[string]*task),
 		workers:        make(map[string]*worker),
+		media:          make(map[string]*media),
+		mediaKey:       []byte(newSID("")),
 		closing:        make(chan struct{}),
 	}
 	now := s.now()
@@ -201,12 +217,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	host := productHost(r.Host)
-	if host == "" {
+	switch host {
+	case "":
 		writeError(w, &apiError{Status: http.StatusNotFound, Code: 20404,
 			Message: fmt.Sprintf("The requested host %s is not emulated", r.Host)})
-		return
+	case HostMedia:
+		s.serveTemporaryMedia(w, r)
+	default:
+		s.serveAPI(w, r, host)
 	}
-	s.serveAPI(w, r, host)
 }
 
 // productHost maps a Host header to the canonical product host it names
@@ -223,14 +242,15 @@ func productHost(hostport string) string {
 	}
 	product, _, _ := strings.Cut(host, ".")
 	switch product + ".twilio.com" {
-	case HostConversations, HostFlex, HostTaskRouter:
+	case HostConversations, HostFlex, HostTaskRouter, HostMCS, HostMedia:
 		return product + ".twilio.com"
 	}
 	return ""
 }
 
 // NewTransport returns a RoundTripper that rewrites requests for the Twilio
-// product hosts (conversations, flex-api and taskrouter .twilio.com) to the
+// product hosts (conversations, flex-api, taskrouter, mcs and media
+// .twilio.com, with any edge/region labels) to the
 // emulator at baseURL, keeping the original Host header, and passes every
 // other request to base (http.DefaultTransport when nil).
 func NewTransport(baseURL string, base http.RoundTripper) http.RoundTripper {

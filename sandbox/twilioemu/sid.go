@@ -27,6 +27,7 @@ const (
 	prefixTaskChannel  = "TC"
 	prefixActivity     = "WA"
 	prefixRequest      = "RQ"
+	prefixMedia        = "ME"
 )
 
 // newSID returns prefix followed by 32 random lower-case hex digits.

@@ -412,6 +412,15 @@ func (s *Server) SendAgentMessage(taskSID, body string) (MessageView, error) {
 	if body == "" {
 		return MessageView{}, errors.New("twilioemu: agent message: body is required")
 	}
+	return s.agentMessage(taskSID, body, nil, nil)
+}
+
+// agentMessage posts a message as the task's agent with media uploaded
+// before (mediaSIDs) and/or files uploaded now as the agent.
+func (s *Server) agentMessage(taskSID, body string, mediaSIDs []string, files []MediaFile) (MessageView, error) {
+	if body == "" && len(mediaSIDs) == 0 && len(files) == 0 {
+		return MessageView{}, errors.New("twilioemu: agent message: a body or media is required")
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t, err := s.lookupTask(taskSID)
@@ -425,7 +434,30 @@ func (s *Server) SendAgentMessage(taskSID, body string) (MessageView, error) {
 	if conv == nil || conv.state == stateClosed {
 		return MessageView{}, fmt.Errorf("agent message on task %s: %w", t.sid, ErrConversationClosed)
 	}
-	m := s.addMessage(conv, t.worker.identity, body, "{}", s.now(), true, t.worker.identity)
+	var mediaList []*media
+	for _, sid := range mediaSIDs {
+		md, e := s.attachableMedia(sid)
+		if e == nil && slices.Contains(mediaList, md) {
+			e = errInvalid("Media %s is given twice", sid)
+		}
+		if e != nil {
+			return MessageView{}, fmt.Errorf("agent message on task %s: %w", t.sid, e)
+		}
+		mediaList = append(mediaList, md)
+	}
+	for _, f := range files {
+		if e := checkMediaFile(f, s.opts.MaxMediaSize); e != nil {
+			return MessageView{}, fmt.Errorf("agent message on task %s: %w", t.sid, e)
+		}
+	}
+	for _, f := range files {
+		md, e := s.storeMedia(f, t.worker.identity)
+		if e != nil {
+			return MessageView{}, fmt.Errorf("agent message on task %s: %w", t.sid, e)
+		}
+		mediaList = append(mediaList, md)
+	}
+	m := s.addMessage(conv, t.worker.identity, body, "{}", mediaList, s.now(), true, t.worker.identity)
 	return s.messageView(conv, m), nil
 }
 

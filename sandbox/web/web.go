@@ -18,6 +18,15 @@
 // Live updates come from the emulators' Server-Sent Events streams
 // (/_emu/discord/events and /_emu/twilio/events).
 //
+// Both sides can attach files. The member's direct message goes to
+// POST /_emu/discord/members/{id}/dm as multipart/form-data (content and
+// files[n]), as the Discord app uploads; the agent's files are uploaded one
+// by one to POST /_emu/twilio/media (the Media Content Service) and named in
+// POST /_emu/twilio/tasks/{sid}/messages {"body", "media_sids"}, as Flex
+// does. Pictures show inline and other files as download links, loaded
+// from /_emu/discord/attachments/{channel}/{attachment}/{filename} and
+// /_emu/twilio/media/{sid}/content on the page's own origin.
+//
 // With Config.AnnouncementsChannelID set, the Discord side has a second tab,
 // #announcements, that shows that channel's posts the way Discord renders
 // embeds; with Config.SampleFeedURL and Config.FeedRunURL set, the tab also

@@ -55,6 +55,8 @@
     failedInteractions: new Set(),
     modal: null,
     twilioFaults: [],
+    // pending are the files picked in each composer, not sent yet.
+    pending: { member: [], agent: [] },
   };
 
   const $ = (id) => document.getElementById(id);
@@ -86,9 +88,15 @@
   class OfflineError extends Error {}
 
   // api calls a control endpoint and returns its decoded JSON (or null).
+  // body is sent as JSON, as a form (FormData) or as a file (Blob).
   async function api(method, path, body) {
     const init = { method, headers: {} };
-    if (body !== undefined) {
+    if (body instanceof FormData) {
+      init.body = body;
+    } else if (body instanceof Blob) {
+      init.headers['Content-Type'] = body.type || 'application/octet-stream';
+      init.body = body;
+    } else if (body !== undefined) {
       init.headers['Content-Type'] = 'application/json';
       init.body = JSON.stringify(body);
     }
@@ -295,6 +303,65 @@
     return /^https?:\/\//i.test(url || '') ? url : '';
   }
 
+  // ------------------------------------------------------------------ files
+
+  // MAX_FILES is how many files one message can carry on Discord.
+  const MAX_FILES = 10;
+
+  function fileSize(n) {
+    if (typeof n !== 'number') return '';
+    if (n < 1024) return `${n} B`;
+    if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
+    return `${(n / 1024 / 1024).toFixed(1)} MB`;
+  }
+
+  // renderFiles shows the files of a message: pictures inline, other files
+  // as download links. Each file is {name, type, size, url}; url is on the
+  // page's own server.
+  function renderFiles(files, testid) {
+    if (!files.length) return null;
+    return h('div', { class: 'attachments' }, files.map((f) => {
+      if (/^image\//i.test(f.type || '')) {
+        return h('a', { class: 'attachment-image', href: f.url, target: '_blank', rel: 'noopener', title: f.name },
+          h('img', { src: f.url, alt: f.description || f.name, 'data-testid': testid + '-image', 'data-name': f.name }));
+      }
+      return h('a', { class: 'attachment-file', href: f.url, download: f.name, 'data-testid': testid + '-file', 'data-name': f.name },
+        h('span', { 'aria-hidden': 'true' }, '↓'), h('span', { class: 'name' }, f.name), h('span', { class: 'size' }, fileSize(f.size)));
+    }));
+  }
+
+  // Files picked in a composer, waiting to be sent: state.pending.member
+  // and state.pending.agent.
+  function pickFiles(who, input) {
+    const list = state.pending[who];
+    for (const f of input.files) {
+      if (list.length >= MAX_FILES) {
+        toast(`A message carries at most ${MAX_FILES} files.`, 'error');
+        break;
+      }
+      list.push(f);
+    }
+    input.value = '';
+    renderPending(who);
+  }
+
+  function renderPending(who) {
+    const el = $(who + '-pending');
+    const list = state.pending[who];
+    el.hidden = list.length === 0;
+    el.replaceChildren(...list.map((f, i) => h('li', { class: 'pending-file', 'data-testid': who + '-pending-file', title: f.name },
+      h('span', { class: 'name' }, f.name), h('span', { class: 'size' }, fileSize(f.size)),
+      h('button', {
+        type: 'button', 'aria-label': 'Remove ' + f.name, 'data-testid': 'pending-remove',
+        onclick: () => { list.splice(i, 1); renderPending(who); },
+      }, '×'))));
+  }
+
+  function clearPending(who) {
+    state.pending[who] = [];
+    renderPending(who);
+  }
+
   function clock(ts) {
     const d = new Date(ts);
     if (Number.isNaN(d.getTime())) return '';
@@ -484,6 +551,9 @@
       loading && !msg.content
         ? h('div', { class: 'content loading' }, `${name} is thinking…`)
         : (msg.content ? h('div', { class: 'content', 'data-testid': 'dm-content' }, markdown(msg.content)) : null),
+      renderFiles((msg.attachments || []).map((a) => ({
+        name: a.filename, type: a.content_type, size: a.size, description: a.description, url: attachmentURL(msg, a),
+      })), 'dm-attachment'),
       (msg.embeds || []).map(renderEmbed),
       renderComponents(r),
       ephemeral ? h('div', { class: 'ephemeral-note', 'data-testid': 'ephemeral-note' }, 'Only you can see this') : null);
@@ -493,6 +563,13 @@
       'data-where': r.guild_id ? 'channel' : 'dm', 'data-edited': msg.edited_timestamp ? 'true' : null,
       'data-ephemeral': ephemeral ? 'true' : 'false',
     }, h('div', { class: 'avatar', 'aria-hidden': 'true' }, name.slice(0, 1).toUpperCase()), body);
+  }
+
+  // attachmentURL is where the page loads an attachment from: the Discord
+  // emulator serves it to the page (the Discord app) without the signed
+  // CDN parameters a bot's copy of the URL carries.
+  function attachmentURL(msg, a) {
+    return `${DISCORD}/attachments/${encodeURIComponent(msg.channel_id)}/${encodeURIComponent(a.id)}/${encodeURIComponent(a.filename)}`;
   }
 
   function renderEmbed(e) {
@@ -576,14 +653,24 @@
     toast(`The bot did not answer ${what}: ${why}`, 'error');
   }
 
+  // sendDM sends what the member typed, with the files they picked as a
+  // multipart form (content and files[n]), as the Discord app uploads them.
   async function sendDM(ev) {
     ev.preventDefault();
     const input = $('member-input');
     const content = input.value.trim();
-    if (!content) return;
+    const files = state.pending.member;
+    if (!content && !files.length) return;
+    let body = { content };
+    if (files.length) {
+      body = new FormData();
+      body.append('content', content);
+      files.forEach((f, i) => body.append(`files[${i}]`, f, f.name));
+    }
     try {
-      await busy($('member-send'), api('POST', `${DISCORD}/members/${encodeURIComponent(state.memberID)}/dm`, { content }));
+      await busy($('member-send'), api('POST', `${DISCORD}/members/${encodeURIComponent(state.memberID)}/dm`, body));
       input.value = '';
+      clearPending('member');
       refreshDMs();
     } catch (err) {
       fail('Send')(err);
@@ -1094,6 +1181,8 @@
     const canChat = t.status === 'assigned' && t.conversation_state !== 'closed';
     $('agent-input').disabled = !canChat;
     $('agent-send').disabled = !canChat;
+    $('agent-files').disabled = !canChat;
+    if (!canChat && state.pending.agent.length) clearPending('agent');
     $('agent-input').placeholder = canChat ? 'Reply to the member' : (t.status === 'waiting' ? 'Accept the task to reply' : 'This chat has ended');
 
     const rows = [
@@ -1137,9 +1226,11 @@
       if (customer && typeof m.author === 'string' && m.author.startsWith('discord:')) return customer;
       return m.author;
     };
-    reconcile(list, msgs, (m) => m.sid, (m) => JSON.stringify([m.body, who(m), m.role]), (m) => h('li', {
+    const media = (m) => (m.media || []).map((x) => ({ name: x.filename || x.sid, type: x.content_type, size: x.size, url: x.url }));
+    reconcile(list, msgs, (m) => m.sid, (m) => JSON.stringify([m.body, who(m), m.role, media(m)]), (m) => h('li', {
       class: 'bubble', 'data-testid': 'agent-message', 'data-role': m.role, 'data-sid': m.sid,
-    }, h('div', { class: 'who' }, who(m)), h('div', { class: 'text' }, mentions(m.body))));
+    }, h('div', { class: 'who' }, who(m)), m.body ? h('div', { class: 'text' }, mentions(m.body)) : null,
+    renderFiles(media(m), 'agent-attachment')));
   });
 
   async function taskAction(el, action, body) {
@@ -1153,15 +1244,29 @@
     await refreshTasks();
   }
 
+  // sendAgentMessage sends the agent's reply the way Flex does: each file
+  // is uploaded to the Media Content Service first, then one message
+  // carries them.
   async function sendAgentMessage(ev) {
     ev.preventDefault();
     const t = selectedTask();
     const input = $('agent-input');
     const text = input.value.trim();
-    if (!t || !text) return;
+    const files = state.pending.agent;
+    if (!t || (!text && !files.length)) return;
+    const send = async () => {
+      const sids = [];
+      for (const f of files) {
+        const m = await api('POST', `${TWILIO}/media?filename=${encodeURIComponent(f.name)}`, f);
+        sids.push(m.sid);
+      }
+      const body = sids.length ? { body: text, media_sids: sids } : { body: text };
+      return api('POST', `${TWILIO}/tasks/${encodeURIComponent(t.sid)}/messages`, body);
+    };
     try {
-      await busy($('agent-send'), api('POST', `${TWILIO}/tasks/${encodeURIComponent(t.sid)}/messages`, { body: text }));
+      await busy($('agent-send'), send());
       input.value = '';
+      clearPending('agent');
     } catch (err) {
       fail('Send')(err);
     }
@@ -1247,6 +1352,10 @@
   function wire() {
     for (const btn of document.querySelectorAll('[data-command]')) btn.addEventListener('click', () => runCommand(btn));
     $('member-form').addEventListener('submit', sendDM);
+    $('member-files').addEventListener('change', (ev) => pickFiles('member', ev.currentTarget));
+    $('agent-files').addEventListener('change', (ev) => pickFiles('agent', ev.currentTarget));
+    stickToBottom($('dm-transcript'));
+    stickToBottom($('agent-chat'));
     $('discord-tabs').addEventListener('keydown', tabKeys);
     $('member-select').addEventListener('change', (ev) => {
       state.memberID = ev.currentTarget.value;
