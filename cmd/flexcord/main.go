@@ -4,7 +4,7 @@
 //	flexcord worker    workflows and activities, against a Temporal cluster
 //	flexcord ingress   the HTTP front door (interactions, webhooks), against a Temporal cluster
 //	flexcord gateway   the Discord gateway connection, one process per shard
-//	flexcord discord, flex, deliveries, cases, conversations, feeds, kb   setup and operator tools
+//	flexcord discord, flex, deliveries, cases, conversations, members, feeds, kb   setup and operator tools
 //	flexcord version   the version
 //
 // The development build (go build -tags dev, as `make build` does) adds:
@@ -55,10 +55,13 @@ Usage:
   flexcord flex setup             point the Flex TaskRouter workspace at ingress
   flexcord deliveries retry ID|--all
                                   re-queue failed deliveries
-  flexcord cases list|show|set-status
-                                  list, inspect and move support cases, bug reports, feature requests
+  flexcord cases list|show|set-status|transcript
+                                  list, inspect and move support cases, bug reports, feature requests;
+                                  print a case's transcript
   flexcord conversations list|show|close
                                   list, inspect and close members' support conversations
+  flexcord members erase USER_ID  erase a member: close and delete their conversations and cases,
+                                  delete their transcripts and attachments
   flexcord feeds add|list|show|pause|resume|run|remove
                                   manage the #announcements sources (feeds polled by Schedules)
   flexcord kb eval|check          evaluate or check the knowledge base

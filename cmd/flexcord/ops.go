@@ -113,6 +113,7 @@ const casesUsage = `Usage:
   flexcord cases list [--status S] [--type T] [--limit N]
   flexcord cases show C-XXXXXX
   flexcord cases set-status C-XXXXXX STATUS [--note TEXT]
+  flexcord cases transcript C-XXXXXX [--format md|html|json]
 
 Statuses: open, in_progress, resolved, declined, closed. Types: support, bug, feature.
 `
@@ -120,7 +121,10 @@ Statuses: open, in_progress, resolved, declined, closed. Types: support, bug, fe
 func casesCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, casesUsage)
-		return errors.New("want: cases list | show | set-status")
+		return errors.New("want: cases list | show | set-status | transcript")
+	}
+	if args[0] == "transcript" {
+		return casesTranscriptCommand(ctx, args[1:], stdout, stderr)
 	}
 	fs := newFlagSet("cases "+args[0], stderr)
 	b := config.NewBinder(fs)
