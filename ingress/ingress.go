@@ -59,6 +59,8 @@ type Config struct {
 	Conversation workflows.ConversationOptions
 	// Routes adds provider routes (Discord, Twilio) to the router.
 	Routes []func(s *Server, r *mux.Router)
+	// Codec serves the codec endpoint (/codec/encode, /codec/decode) when keys and a token are set.
+	Codec CodecConfig
 }
 
 // Server is the ingress HTTP server.
@@ -107,6 +109,7 @@ func New(cfg Config) *Server {
 	if cfg.Telemetry != nil {
 		s.router.Handle("/metrics", cfg.Telemetry.MetricsHandler).Methods(http.MethodGet)
 	}
+	addCodecRoutes(s.router, cfg.Codec)
 	for _, add := range cfg.Routes {
 		add(s, s.router)
 	}

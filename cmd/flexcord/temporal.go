@@ -30,7 +30,7 @@ func temporalCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	setIntro(fs, temporalIntro)
 	b := config.NewBinder(fs)
 	var c common
-	var dataDir, ip, namespace, serverLogLevel string
+	var dataDir, ip, namespace, serverLogLevel, codecEndpoint, codecToken string
 	var port, uiPort int
 	var ui bool
 	c.bind(b)
@@ -41,6 +41,8 @@ func temporalCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	b.Bool(&ui, "ui", "FLEXCORD_TEMPORAL_UI", true, "serve the Temporal UI")
 	b.String(&namespace, "namespace", "TEMPORAL_NAMESPACE", "default", "namespace created at start")
 	b.String(&serverLogLevel, "server-log-level", "FLEXCORD_TEMPORAL_LOG_LEVEL", "warn", "level of the server's own logs: debug, info, warn or error")
+	b.String(&codecEndpoint, "codec-endpoint", "FLEXCORD_UI_CODEC_ENDPOINT", "", "codec endpoint the Temporal UI decodes encrypted payloads through: flexcord ingress's /codec (e.g. http://127.0.0.1:8080/codec)")
+	b.Secret(&codecToken, "", "FLEXCORD_CODEC_TOKEN", "bearer token of that codec endpoint; the UI's own address then serves /codec and forwards it with the token")
 	if err := parse(fs, b, args); err != nil {
 		return err
 	}
@@ -51,6 +53,7 @@ func temporalCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	srv, err := devserver.Start(ctx, devserver.Options{
 		DataDir: dataDir, Namespace: namespace, IP: ip, FrontendPort: port, UI: ui, UIPort: uiPort,
 		SearchAttributes: worker.SearchAttributeTypes(), LogLevel: serverLogLevel, Logger: log,
+		Codec: devserver.UICodec{Endpoint: codecEndpoint, Token: codecToken},
 	})
 	if err != nil {
 		if inUse, ok := errors.AsType[*devserver.PortInUseError](err); ok {

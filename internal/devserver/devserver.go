@@ -12,12 +12,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,6 +66,26 @@ type Options struct {
 	Logger *slog.Logger
 	// Untuned runs with Temporal's default dynamic configuration, for side-by-side benchmarks.
 	Untuned bool
+	// Codec points the UI at a codec server, so that it shows encrypted payloads decoded.
+	Codec UICodec
+}
+
+// UICodec is the codec server the Temporal UI decodes payloads through: flexcord ingress's
+// /codec (see ingress.CodecConfig).
+type UICodec struct {
+	// Endpoint is the codec server's base URL, to which /encode and /decode are appended (e.g.
+	// http://127.0.0.1:8080/codec). Empty: the UI shows payloads as they are stored.
+	Endpoint string
+	// Token, when set, is the endpoint's bearer token. The Temporal UI cannot send a fixed token
+	// itself, so the UI's own address serves /codec/encode and /codec/decode and forwards them to
+	// Endpoint with the token; the UI calls those. Whoever can reach the UI can then decode
+	// payloads, as they can already read and change every workflow there. Without a token the
+	// browser calls Endpoint directly.
+	Token string
+	// PassAccessToken and IncludeCredentials are the UI's settings of the same names, for a
+	// browser that calls Endpoint directly: send the UI user's access token (only to https
+	// endpoints), and send cookies cross-origin.
+	PassAccessToken, IncludeCredentials bool
 }
 
 // Server is a running embedded Temporal server.
@@ -74,6 +100,7 @@ type Server struct {
 	server   temporal.Server
 	ui       *uiserver.Server
 	uiDone   chan struct{}
+	uiFront  *http.Server
 	stopping *atomic.Bool
 }
 
@@ -178,7 +205,11 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	start.started()
 	if opts.UI {
-		s.startUI(opts)
+		if err := s.startUI(opts); err != nil {
+			stopping.Store(true)
+			_ = srv.Stop()
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -329,7 +360,7 @@ func (s *Server) waitReady(ctx context.Context) error {
 	}
 }
 
-func (s *Server) startUI(opts Options) {
+func (s *Server) startUI(opts Options) error {
 	cfg := &uiconfig.Config{
 		TemporalGRPCAddress: s.FrontendAddr,
 		Host:                opts.IP,
@@ -340,13 +371,95 @@ func (s *Server) startUI(opts Options) {
 		CORS:                uiconfig.CORS{CookieInsecure: true},
 		DisableNewsFetch:    true,
 	}
-	s.ui = uiserver.NewServer(uioptions.WithConfigProvider(cfg))
+	cfg.Codec.Endpoint = opts.Codec.Endpoint
+	cfg.Codec.PassAccessToken = opts.Codec.PassAccessToken
+	cfg.Codec.IncludeCredentials = opts.Codec.IncludeCredentials
 	s.UIURL = fmt.Sprintf("http://%s", net.JoinHostPort(opts.IP, strconv.Itoa(opts.UIPort)))
+	var front net.Listener
+	if opts.Codec.Endpoint != "" && opts.Codec.Token != "" {
+		// The UI's address is served by front, which forwards the codec calls with the token
+		// and everything else to the UI server on a port of its own.
+		target, err := url.Parse(opts.Codec.Endpoint)
+		if err != nil || (target.Scheme != "http" && target.Scheme != "https") || target.Host == "" {
+			return fmt.Errorf("codec endpoint %q: want an http(s) URL", opts.Codec.Endpoint)
+		}
+		addr := net.JoinHostPort(opts.IP, strconv.Itoa(opts.UIPort))
+		if front, err = net.Listen("tcp", addr); err != nil {
+			return &PortInUseError{What: "Temporal UI", Addr: addr, Err: err}
+		}
+		if cfg.Port, err = freePort("127.0.0.1"); err != nil {
+			_ = front.Close()
+			return err
+		}
+		cfg.Host = "127.0.0.1"
+		// A path without scheme and host: the browser calls the address it shows the UI at,
+		// whichever name it was opened with (127.0.0.1 or localhost). The UI appends /decode.
+		cfg.Codec.Endpoint = uiCodecPath
+		cfg.Codec.PassAccessToken, cfg.Codec.IncludeCredentials = false, false
+		s.uiFront = &http.Server{
+			Handler:           uiFront(fmt.Sprintf("http://127.0.0.1:%d", cfg.Port), target, opts.Codec.Token),
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          log.New(io.Discard, "", 0),
+		}
+	}
+	s.ui = uiserver.NewServer(uioptions.WithConfigProvider(cfg))
 	s.uiDone = make(chan struct{})
 	go func() {
 		defer close(s.uiDone)
 		_ = s.ui.Start()
 	}()
+	if s.uiFront != nil {
+		go func() { _ = s.uiFront.Serve(front) }()
+	}
+	return nil
+}
+
+// uiCodecPath is where the UI's address serves the codec calls it forwards.
+const uiCodecPath = "/codec"
+
+// uiFront serves the UI's address: POST /codec/encode and /codec/decode go to codec (its path
+// prefix in place of /codec) with the bearer token, everything else to the UI server at ui.
+func uiFront(ui string, codec *url.URL, token string) http.Handler {
+	uiURL, _ := url.Parse(ui)
+	unreachable := func(what string) func(http.ResponseWriter, *http.Request, error) {
+		return func(w http.ResponseWriter, _ *http.Request, err error) {
+			http.Error(w, what+" not reachable: "+err.Error(), http.StatusBadGateway)
+		}
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(uiURL)
+			pr.Out.Host = pr.In.Host
+		},
+		ErrorHandler: unreachable("the Temporal UI server"),
+	})
+	toCodec := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(codec)
+			pr.Out.URL.Path = strings.TrimSuffix(codec.Path, "/") + strings.TrimPrefix(pr.In.URL.Path, uiCodecPath)
+			pr.Out.URL.RawPath = ""
+			pr.Out.Header.Set("Authorization", "Bearer "+token)
+			// The UI's cookies and origin are the UI's business, not the codec server's.
+			pr.Out.Header.Del("Cookie")
+			pr.Out.Header.Del("Origin")
+		},
+		ErrorHandler: unreachable("the codec endpoint " + codec.String()),
+	}
+	sameOrigin := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The UI's own pages only: another site's page in the same browser is refused.
+		if o := r.Header.Get("Origin"); o != "" {
+			if u, err := url.Parse(o); err != nil || u.Host != r.Host {
+				http.Error(w, "cross-origin codec call", http.StatusForbidden)
+				return
+			}
+		}
+		toCodec.ServeHTTP(w, r)
+	})
+	for _, op := range []string{"/encode", "/decode"} {
+		mux.Handle("POST "+uiCodecPath+op, sameOrigin)
+	}
+	return mux
 }
 
 // FrontendPort is the port of FrontendAddr.
@@ -360,6 +473,9 @@ func (s *Server) FrontendPort() int {
 // after the other (peers that no longer answer) is logged at debug level only.
 func (s *Server) Stop() error {
 	s.stopping.Store(true)
+	if s.uiFront != nil {
+		_ = s.uiFront.Close()
+	}
 	if s.ui != nil {
 		s.ui.Stop()
 		<-s.uiDone

@@ -1,10 +1,12 @@
 // Package temporalclient dials the Temporal cluster the environment names, with flexcord's
-// tracing and metrics wired in. One client per process.
+// tracing and metrics wired in, and payload encryption when keys are configured. One client per
+// process.
 package temporalclient
 
 import (
 	"fmt"
 	"log/slog"
+	"os"
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/contrib/envconfig"
@@ -12,6 +14,7 @@ import (
 	"go.temporal.io/sdk/interceptor"
 	sdklog "go.temporal.io/sdk/log"
 
+	"github.com/flexcord/flexcord/internal/payloadcodec"
 	"github.com/flexcord/flexcord/internal/telemetry"
 )
 
@@ -32,17 +35,35 @@ type Options struct {
 	// where gzip costs CPU on both ends (4.5 % of the relay benchmark's profile) and saves
 	// nothing; over a network the SDK's default (gzip) stays.
 	NoCompression bool
+	// PayloadCodec encrypts every payload the client writes (workflow and activity inputs and
+	// results, signals, memos, queries, updates) and decrypts what it reads; plain payloads read
+	// as they are. Nil: the keys of FLEXCORD_PAYLOAD_KEYS or FLEXCORD_PAYLOAD_KEY_FILE, unless
+	// IgnoreEnv; without keys, payloads are written plain.
+	PayloadCodec *payloadcodec.Codec
 }
 
 // ClientOptions builds client options from TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
-// TEMPORAL_API_KEY, TEMPORAL_TLS_* (and a temporal.toml profile, if present), then opts.
+// TEMPORAL_API_KEY, TEMPORAL_TLS_* (and a temporal.toml profile, if present),
+// FLEXCORD_PAYLOAD_KEYS or FLEXCORD_PAYLOAD_KEY_FILE, then opts.
 func ClientOptions(opts Options) (client.Options, error) {
 	var co client.Options
+	codec := opts.PayloadCodec
 	if !opts.IgnoreEnv {
 		var err error
 		if co, err = envconfig.LoadDefaultClientOptions(); err != nil {
 			return client.Options{}, fmt.Errorf("read the Temporal client settings (TEMPORAL_*): %w", err)
 		}
+		if codec == nil {
+			if codec, err = payloadcodec.FromEnv(os.LookupEnv); err != nil {
+				return client.Options{}, err
+			}
+		}
+	}
+	if codec != nil {
+		// Search attributes stay plain: the SDK writes them with the default converter, so that
+		// the server can index them.
+		co.DataConverter = payloadcodec.DataConverter(codec)
+		co.FailureConverter = payloadcodec.FailureConverter(codec)
 	}
 	if opts.HostPort != "" {
 		co.HostPort = opts.HostPort
