@@ -174,6 +174,8 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+p+"/members", func(w http.ResponseWriter, r *http.Request) { ctlJSON(w, http.StatusOK, s.Members()) })
 	mux.HandleFunc("PUT "+p+"/members/{id}", s.ctlPutMember)
 	mux.HandleFunc("POST "+p+"/members/{id}/dm", s.ctlSendDM)
+	mux.HandleFunc("PATCH "+p+"/members/{id}/dm/{message_id}", s.ctlEditDM)
+	mux.HandleFunc("DELETE "+p+"/members/{id}/dm/{message_id}", s.ctlDeleteDM)
 	mux.HandleFunc("POST "+p+"/members/{id}/commands", s.ctlCommand)
 	mux.HandleFunc("POST "+p+"/members/{id}/modals", s.ctlModal)
 	mux.HandleFunc("POST "+p+"/members/{id}/buttons", s.ctlButton)
@@ -272,8 +274,12 @@ func ctlDecode(w http.ResponseWriter, r *http.Request, v any) bool {
 func ctlActionError(w http.ResponseWriter, err error) {
 	status := http.StatusBadRequest
 	switch {
-	case errors.Is(err, ErrUnknownMember):
+	case errors.Is(err, ErrUnknownMember), errors.Is(err, ErrUnknownMessage):
 		status = http.StatusNotFound
+	case errors.Is(err, ErrNotAuthor):
+		status = http.StatusForbidden
+	case errors.Is(err, ErrMessageDeleted):
+		status = http.StatusGone
 	case errors.Is(err, ErrFileTooLarge):
 		status = http.StatusRequestEntityTooLarge
 	}

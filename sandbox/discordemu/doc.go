@@ -24,11 +24,34 @@
 // (InjectFault, before or after the request is carried out, as error answers
 // or dropped connections; DropGateway, ReconnectGateway, InvalidateSessions, and
 // MissDispatches to lose gateway events the way an offline bot does), and acts
-// as members (PutMember, SendDM, SendDMWithFiles, RunCommand, SubmitModal,
-// ClickButton) while recording what the bot sent (Messages, UserMessages,
-// BotMessages, WaitMessage, Subscribe). The same control API is served as
-// JSON under /_emu/discord/ for the sandbox page, with live updates as
-// Server-Sent Events at /_emu/discord/events.
+// as members (PutMember, SendDM, SendDMWithFiles, EditDM, DeleteDM,
+// RunCommand, SubmitModal, ClickButton) while recording what the bot sent
+// (Messages, UserMessages, BotMessages, WaitMessage, Subscribe). The same
+// control API is served as JSON under /_emu/discord/ for the sandbox page,
+// with live updates as Server-Sent Events at /_emu/discord/events.
+//
+// # Members' direct messages
+//
+// A member's DM reaches the bot as MESSAGE_CREATE (SendDM, SendDMWithFiles;
+// POST /_emu/discord/members/{id}/dm, see Files). As in the Discord app, the
+// member may then edit or delete their own messages in their DM channel
+// with the bot, never the bot's, and not once deleted (ErrUnknownMessage,
+// ErrNotAuthor, ErrMessageDeleted):
+//
+//   - EditDM, or PATCH /_emu/discord/members/{id}/dm/{message_id} with JSON
+//     {"content": "..."} (answers the Record): the content changes,
+//     attachments stay, edited_timestamp is set on the emulator's clock, and
+//     the bot receives MESSAGE_UPDATE with the whole message as it now is.
+//   - DeleteDM, or DELETE /_emu/discord/members/{id}/dm/{message_id}
+//     (answers 204): the Record is marked Deleted and the bot receives
+//     MESSAGE_DELETE with {"id", "channel_id"} only (guild messages would
+//     add guild_id).
+//
+// Both events need the DIRECT_MESSAGES intent, like MESSAGE_CREATE in a DM.
+// GET /channels/{id}/messages shows the edited content and
+// edited_timestamp and leaves deleted messages out. The control API answers
+// 404 for an unknown member or message, 403 for someone else's message and
+// 410 for a deleted one.
 //
 // # Files
 //

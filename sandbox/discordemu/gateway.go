@@ -461,6 +461,20 @@ func (g *gateway) dispatchMessageEvent(t string, msg Message, guildID string) {
 	g.dispatch(t, mustJSON(m), guildID, intent)
 }
 
+// dispatchMessageDelete sends MESSAGE_DELETE, whose payload is only the
+// message id and channel id, plus guild_id for a guild message (Discord's
+// documented fields). It needs DIRECT_MESSAGES in a DM and GUILD_MESSAGES
+// in a guild, as MESSAGE_CREATE and MESSAGE_UPDATE do.
+func (g *gateway) dispatchMessageDelete(rec *Record) {
+	d := map[string]string{"id": rec.Message.ID, "channel_id": rec.Message.ChannelID}
+	intent := intentDirectMessages
+	if rec.GuildID != "" {
+		intent = intentGuildMessages
+		d["guild_id"] = rec.GuildID
+	}
+	g.dispatch("MESSAGE_DELETE", mustJSON(d), rec.GuildID, intent)
+}
+
 func (g *gateway) dispatchInteraction(payload []byte, guildID string) {
 	g.dispatch("INTERACTION_CREATE", payload, guildID, 0)
 }

@@ -500,7 +500,11 @@ func (s *Server) updateRecordLocked(rec *Record) {
 func (s *Server) publishUpdateLocked(rec *Record) {
 	s.publishLocked(Event{Type: EventMessageUpdate, Record: rec})
 	if !rec.Ephemeral {
-		s.gw.dispatchMessageUpdate(rec)
+		// Attachment URLs are signed anew, as in every message Discord
+		// sends (an edit may come long after the upload).
+		fresh := *rec
+		fresh.Message = s.freshLocked(rec.Message)
+		s.gw.dispatchMessageUpdate(&fresh)
 	}
 }
 
