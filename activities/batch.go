@@ -34,7 +34,7 @@ func PostEach(in PostFlexMessageInput, post func(PostFlexMessageInput) (PostFlex
 	}
 	for _, m := range more {
 		one, err := post(PostFlexMessageInput{ConversationSID: in.ConversationSID, Identity: in.Identity,
-			Body: m.Body, DeliveryKey: m.DeliveryKey, PriorAttempts: m.PriorAttempts})
+			Body: m.Body, Files: m.Files, DeliveryKey: m.DeliveryKey, PriorAttempts: m.PriorAttempts})
 		if err != nil {
 			return res, err
 		}

@@ -30,6 +30,7 @@ const (
 	codeCannotMessageYet  = 50278 // the member's settings refuse messages from this app
 	codeOverloaded        = 130000
 	codeUnknownChannel    = 10003
+	codeEntityTooLarge    = 40005 // a file over the upload limit
 )
 
 // maxCachedDMChannels bounds the DM channel cache; past it the cache starts over.
@@ -50,6 +51,9 @@ type Discord struct {
 
 	mu  sync.Mutex
 	dms map[string]string // member user id → DM channel id
+
+	// Files fetches the agents' attachments (nil: they reach the member as notes).
+	Files *Files
 }
 
 // NewDiscord returns the Discord activities on session s. The session should come from
@@ -83,7 +87,11 @@ func (d *Discord) sendDirectMessage(ctx context.Context, in SendDirectMessageInp
 	if in.UserID == "" {
 		return SendDirectMessageResult{}, rejected(op, "no user id")
 	}
-	bodies, err := buildBodies(in.Message, in.Nonce)
+	msg, files, err := d.loadFiles(ctx, in.Message)
+	if err != nil {
+		return SendDirectMessageResult{}, err
+	}
+	bodies, err := buildBodies(msg, in.Nonce)
 	if err != nil {
 		return SendDirectMessageResult{}, rejected(op, err.Error())
 	}
@@ -108,7 +116,7 @@ func (d *Discord) sendDirectMessage(ctx context.Context, in SendDirectMessageInp
 				d.log.Info("an earlier attempt delivered part of the DM; sending the rest",
 					"user_id", in.UserID, "nonce", in.Nonce, "found", len(found), "messages", len(bodies))
 			}
-			ids, err = d.sendBodies(ctx, channelID, bodies[len(found):])
+			ids, err = d.sendLastWithFiles(ctx, channelID, bodies[len(found):], files)
 			ids = append(found, ids...)
 		}
 		if err != nil && cached && attempt == 0 && discordCode(err) == codeUnknownChannel {
@@ -287,6 +295,8 @@ type messageBody struct {
 	Components      []discordgo.MessageComponent `json:"components,omitempty"`
 	AllowedMentions allowedMentions              `json:"allowed_mentions"`
 	Flags           discordgo.MessageFlags       `json:"flags,omitempty"`
+	// Attachments name the files of a multipart message (sendWithFiles).
+	Attachments []attachmentRef `json:"attachments,omitempty"`
 }
 
 // allowedMentions with an empty parse list lets no mention in the text ping anyone.
@@ -301,7 +311,7 @@ func buildBodies(msg Message, nonce string) ([]*messageBody, error) {
 	embeds := buildEmbeds(msg.Embeds)
 	rows := buildRows(msg.Buttons)
 	if len(chunks) == 0 {
-		if len(embeds) == 0 && len(rows) == 0 {
+		if len(embeds) == 0 && len(rows) == 0 && len(msg.Files) == 0 {
 			return nil, errors.New("the message is empty")
 		}
 		chunks = []string{""}

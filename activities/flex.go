@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/twilio/twilio-go/client"
@@ -101,6 +102,11 @@ type Flex struct {
 	rc  *twilioclient.RestClient
 	cfg FlexConfig
 	log *slog.Logger
+	// Files fetches the members' attachments (nil: they reach the agent as notes).
+	Files *Files
+
+	mu       sync.Mutex
+	services map[string]string // conversation SID → its Conversation Service SID
 }
 
 // NewFlex returns the Flex activities calling Twilio through rc.
@@ -217,6 +223,9 @@ func (f *Flex) CreateFlexInteraction(ctx context.Context, in CreateFlexInteracti
 	attrs, all := decodeConversationAttrs(ptrVal(conv.Attributes))
 	if attrs.InteractionSID != "" {
 		out.InteractionSID, out.ChannelSID, out.TaskSID = attrs.InteractionSID, attrs.ChannelSID, attrs.TaskSID
+		if len(in.BotPhase) > 0 {
+			out.Posted = 1 // posted before the interaction was created
+		}
 		f.log.Info("Flex interaction already exists", "case", in.CaseID, "handover", in.Handover,
 			"conversation", out.ConversationSID, "interaction", out.InteractionSID)
 		return out, nil
@@ -226,6 +235,17 @@ func (f *Flex) CreateFlexInteraction(ctx context.Context, in CreateFlexInteracti
 	}
 	if err := f.ensureWebhook(ctx, out.ConversationSID, in); err != nil {
 		return FlexInteraction{}, err
+	}
+	if len(in.BotPhase) > 0 {
+		// The agent finds the whole bot stage as the conversation's first message. Every
+		// attempt looks for it first: an earlier one may have posted it.
+		if _, err := f.postFlexMessage(ctx, PostFlexMessageInput{
+			ConversationSID: out.ConversationSID, Identity: BotPhaseAuthor, Body: botPhaseText(memberName(in), in.BotPhase),
+			DeliveryKey: botPhaseKey(in.CaseID, in.Handover), PriorAttempts: 1,
+		}); err != nil {
+			return FlexInteraction{}, err
+		}
+		out.Posted = 1
 	}
 	if out.InteractionSID, out.ChannelSID, out.TaskSID, err = f.createInteraction(ctx, out.ConversationSID, in); err != nil {
 		return FlexInteraction{}, err
@@ -599,8 +619,14 @@ func (f *Flex) PostFlexMessage(ctx context.Context, in PostFlexMessageInput) (Po
 // postFlexMessage posts one message (PostFlexMessage without More).
 func (f *Flex) postFlexMessage(ctx context.Context, in PostFlexMessageInput) (PostFlexMessageResult, error) {
 	op := "post message to Flex conversation " + in.ConversationSID
-	if in.ConversationSID == "" || strings.TrimSpace(in.Body) == "" {
+	if in.ConversationSID == "" || (strings.TrimSpace(in.Body) == "" && len(in.Files) == 0) {
 		return PostFlexMessageResult{}, temporal.NewNonRetryableApplicationError(op+": conversation and body are required", ErrTwilioRejected, nil)
+	}
+	if strings.TrimSpace(in.Body) == "" {
+		// Files alone: the first file's message stands for the delivery.
+		files := in.Files
+		in.Files = nil
+		return f.postFiles(ctx, in, files, PostFlexMessageResult{})
 	}
 	if in.DeliveryKey != "" && (flexAttempt(ctx) > 1 || in.PriorAttempts > 0) {
 		found, ok, err := f.findDelivery(in.ConversationSID, in.DeliveryKey)
@@ -610,7 +636,11 @@ func (f *Flex) postFlexMessage(ctx context.Context, in PostFlexMessageInput) (Po
 		if ok {
 			f.log.Info("message already in the Flex conversation", "conversation", in.ConversationSID,
 				"message", ptrVal(found.Sid), "index", found.Index, "delivery", in.DeliveryKey)
-			return PostFlexMessageResult{MessageSID: ptrVal(found.Sid), Index: found.Index, AlreadyPosted: true}, nil
+			res := PostFlexMessageResult{MessageSID: ptrVal(found.Sid), Index: found.Index, AlreadyPosted: true}
+			if len(in.Files) > 0 {
+				return f.postFiles(ctx, in, in.Files, res)
+			}
+			return res, nil
 		}
 	}
 	attrs, err := json.Marshal(map[string]string{DeliveryMarker: in.DeliveryKey, "origin": "discord"})
@@ -626,7 +656,11 @@ func (f *Flex) postFlexMessage(ctx context.Context, in PostFlexMessageInput) (Po
 	if err != nil {
 		return PostFlexMessageResult{}, classifyConversation(ctx, op, err)
 	}
-	return PostFlexMessageResult{MessageSID: ptrVal(msg.Sid), Index: msg.Index}, nil
+	res := PostFlexMessageResult{MessageSID: ptrVal(msg.Sid), Index: msg.Index}
+	if len(in.Files) > 0 {
+		return f.postFiles(ctx, in, in.Files, res)
+	}
+	return res, nil
 }
 
 // findDelivery returns a recent message marked with key, if there is one.

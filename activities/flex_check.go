@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"cmp"
 	"context"
 	"net/url"
 	"slices"
@@ -133,9 +134,37 @@ func (f *Flex) FetchAgentMessages(ctx context.Context, in FetchAgentMessagesInpu
 		if _, marked := deliveryKeyOf(ptrVal(m.Attributes)); marked {
 			continue
 		}
-		out.Messages = append(out.Messages, AgentMessage{SID: ptrVal(m.Sid), Index: m.Index, Body: ptrVal(m.Body)})
+		am := AgentMessage{SID: ptrVal(m.Sid), Index: m.Index, Body: ptrVal(m.Body)}
+		if m.Media != nil && len(*m.Media) > 0 {
+			service, err := f.serviceOf(ctx, in.ConversationSID)
+			if err != nil {
+				return out, err
+			}
+			am.Files = messageMedia(*m.Media, service)
+		}
+		out.Messages = append(out.Messages, am)
 	}
 	return out, nil
+}
+
+// messageMedia reads a message's media list ({sid, content_type, filename, size}).
+func messageMedia(media []any, serviceSID string) []File {
+	var out []File
+	for _, v := range media {
+		m, ok := v.(map[string]any)
+		if !ok {
+			continue
+		}
+		sid, _ := m["sid"].(string)
+		if sid == "" {
+			continue
+		}
+		name, _ := m["filename"].(string)
+		ct, _ := m["content_type"].(string)
+		size, _ := m["size"].(float64)
+		out = append(out, File{Name: cmp.Or(name, sid), ContentType: ct, Size: int64(size), MediaSID: sid, ServiceSID: serviceSID})
+	}
+	return out
 }
 
 // nextPage reads the PageToken and Page of a list answer's meta.next_page_url.

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/flexcord/flexcord/internal/transcript"
 )
 
 // Message is one outbound message to Discord, in provider-neutral form. The Discord activities
@@ -24,6 +26,9 @@ type Message struct {
 	Buttons []Button `json:"buttons,omitempty"`
 	// Ephemeral makes an interaction follow-up visible only to the member who used the command.
 	Ephemeral bool `json:"ephemeral,omitempty"`
+	// Files are attachments (an agent's), uploaded with the message's last part. One that cannot
+	// be passed on (too large, gone) is replaced by a note in the text.
+	Files []File `json:"files,omitempty"`
 }
 
 // Embed is a card with a title, an optional link and a short description.
@@ -153,6 +158,9 @@ type CreateFlexInteractionInput struct {
 	Locale        string           `json:"locale,omitempty"`
 	Transcript    []TranscriptLine `json:"transcript,omitempty"`
 	Articles      []Article        `json:"articles,omitempty"`
+	// BotPhase is the member's whole conversation with the virtual agent before the hand-over;
+	// the agent finds it as the Flex conversation's first message.
+	BotPhase []transcript.Entry `json:"bot_phase,omitempty"`
 	// Handover numbers the hand-overs of one case, from 1. A case handed over again after Flex
 	// lost its conversation gets a new conversation (unique name "flexcord-<case>-<n>" from 2 on).
 	Handover int `json:"handover,omitempty"`
@@ -168,6 +176,9 @@ type FlexInteraction struct {
 	Identity string `json:"identity"`
 	// Handover is the CreateFlexInteractionInput.Handover this interaction was created for.
 	Handover int `json:"handover,omitempty"`
+	// Posted counts the messages flexcord posted into the conversation when it created it (the
+	// bot stage, at index 0).
+	Posted int `json:"posted,omitempty"`
 }
 
 // PostFlexMessageInput is the input of Flex.PostFlexMessage: a member's message posted into the
@@ -182,6 +193,9 @@ type PostFlexMessageInput struct {
 	// PriorAttempts is how many activities tried this delivery before this one; the marker is
 	// looked for on every attempt that follows another, whether Temporal's or the ledger's.
 	PriorAttempts int `json:"prior_attempts,omitempty"`
+	// Files are the member's attachments: each is uploaded to Twilio's Media Content Service and
+	// posted after Body as a media message of its own, marked with DeliveryKey and its position.
+	Files []File `json:"files,omitempty"`
 	// More are further messages to the same conversation, posted after Body in order, each
 	// marked with its own delivery key: the deliveries queued for one chat go out in one
 	// activity.
@@ -191,6 +205,7 @@ type PostFlexMessageInput struct {
 // FlexMessage is one message of a PostFlexMessageInput's More (see PostFlexMessageInput).
 type FlexMessage struct {
 	Body          string `json:"body"`
+	Files         []File `json:"files,omitempty"`
 	DeliveryKey   string `json:"delivery_key"`
 	PriorAttempts int    `json:"prior_attempts,omitempty"`
 }
@@ -202,6 +217,9 @@ type PostFlexMessageResult struct {
 	Index int `json:"index"`
 	// AlreadyPosted is true when an earlier attempt had stored the message.
 	AlreadyPosted bool `json:"already_posted,omitempty"`
+	// FileIndexes are the indexes of the media messages of the input's Files (or of the notes
+	// posted in their place), in order.
+	FileIndexes []int `json:"file_indexes,omitempty"`
 	// More are the results of the input's More, in order.
 	More []PostFlexMessageResult `json:"more,omitempty"`
 }
@@ -243,6 +261,8 @@ type AgentMessage struct {
 	SID   string `json:"sid"`
 	Index int    `json:"index"`
 	Body  string `json:"body"`
+	// Files are the message's media.
+	Files []File `json:"files,omitempty"`
 }
 
 // FetchAgentMessagesResult holds the agent's messages after the given index, in index order

@@ -99,8 +99,10 @@ func TestBrowserJourney(t *testing.T) {
 	p.TypeInto(`[data-testid="member-input"]`, fromMember)
 	p.Click(`[data-testid="member-send"]`)
 	p.WaitText(`[data-testid="agent-message"]:not([data-role="agent"])`, fromMember)
-	// The agent sees the member by the name on the task, never their chat identity.
-	p.WaitFor("the member shown by name", `[...document.querySelectorAll('[data-testid="agent-message"]:not([data-role="agent"]) .who')].every(e => e.textContent === "Mika")`)
+	// The agent sees the member by the name on the task, never their chat identity, and the
+	// conversation with the bot as the chat's first message.
+	p.WaitFor("the member shown by name", `[...document.querySelectorAll('[data-testid="agent-message"][data-role="customer"] .who')].every(e => e.textContent === "Mika")`)
+	p.WaitText(`[data-testid="agent-message"][data-role="system"]`, "Conversation with the virtual agent before the hand-over")
 
 	// 7. Wrap up: the member is asked for a rating.
 	p.Click(`[data-testid="wrapup"]`)

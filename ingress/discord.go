@@ -21,7 +21,6 @@ import (
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/flexcord/flexcord/internal/i18n"
@@ -222,6 +221,9 @@ func (h *discordHandler) button(ctx context.Context, i *discordgo.Interaction, m
 		h.log.Warn("unknown button", "custom_id", customID, "interaction_id", i.ID)
 		return ephemeral(i18n.T(locale, "ingress.unknown_button"))
 	}
+	if press.Action == workflows.ActionTranscript {
+		return h.sendTranscript(ctx, i, m, locale, press.CaseID)
+	}
 	sig := workflows.UserActionSignal{EventID: i.ID, Member: m, Action: press.Action, Rating: press.Rating, Locale: locale, CaseID: press.CaseID}
 	if press.Action == workflows.ActionTalkToHuman {
 		// Asking for a person works even after the conversation ended: it starts a new one.
@@ -254,6 +256,35 @@ func (h *discordHandler) button(ctx context.Context, i *discordgo.Interaction, m
 	}
 	// The conversation answers by DM (and replaces the buttons itself where it needs to).
 	return &discordgo.InteractionResponse{Type: discordgo.InteractionResponseDeferredMessageUpdate}
+}
+
+// sendTranscript starts SendTranscript for the *Send me the transcript* button: the member gets
+// the file by DM. A second click while one is sent joins it.
+func (h *discordHandler) sendTranscript(ctx context.Context, i *discordgo.Interaction, m workflows.Member, locale, caseID string) *discordgo.InteractionResponse {
+	if caseID == "" {
+		return ephemeral(i18n.T(locale, "ingress.unknown_button"))
+	}
+	release, err := h.s.admit("")
+	if err != nil {
+		return ephemeral(i18n.T(locale, "ingress.busy"))
+	}
+	defer release()
+	opts := client.StartWorkflowOptions{
+		ID:                       workflows.TranscriptWorkflowID(m.UserID, caseID),
+		TaskQueue:                workflows.TaskQueue,
+		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		StaticSummary:            "Transcript of case " + caseID + " for " + m.Name(),
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.SearchAttrDiscordUserID.ValueSet(m.UserID), workflows.SearchAttrCaseID.ValueSet(caseID),
+		),
+	}
+	in := workflows.SendTranscriptInput{UserID: m.UserID, CaseID: caseID, Locale: locale, EventID: i.ID}
+	if _, err := h.s.Temporal().ExecuteWorkflow(ctx, opts, workflows.SendTranscript, in); err != nil {
+		h.logSignalError("transcript of case "+caseID, i, err)
+		return ephemeral(i18n.T(locale, "ingress.busy"))
+	}
+	return ephemeral(i18n.T(locale, "transcript.sending"))
 }
 
 // fileCase starts a Case for a submitted /bug or /new_feature modal and tells the member its id.
@@ -345,7 +376,7 @@ func (h *discordHandler) filedBy(ctx context.Context, workflowID, eventID string
 	}
 	p := desc.GetWorkflowExecutionInfo().GetMemo().GetFields()[memoEventID]
 	var got string
-	if p == nil || converter.GetDefaultDataConverter().FromPayload(p, &got) != nil {
+	if p == nil || h.s.DataConverter().FromPayload(p, &got) != nil {
 		return false
 	}
 	return got == eventID

@@ -90,6 +90,8 @@ func RunDiscordGateway(ctx context.Context, s *Server, cfg DiscordConfig) error 
 	}
 	removeMsg := sess.AddHandler(func(_ *discordgo.Session, m *discordgo.MessageCreate) { g.onMessage(lanesCtx, m) })
 	removeInt := sess.AddHandler(func(_ *discordgo.Session, i *discordgo.InteractionCreate) { g.onInteraction(lanesCtx, i) })
+	removeUpdate := sess.AddHandler(func(_ *discordgo.Session, m *discordgo.MessageUpdate) { g.onChange(lanesCtx, m.Message, false) })
+	removeDelete := sess.AddHandler(func(_ *discordgo.Session, m *discordgo.MessageDelete) { g.onChange(lanesCtx, m.Message, true) })
 	// lastHeard is when the gateway last dispatched an event: after a gap, DMs from then on may
 	// be missing, even where a live DM that came after the gap has moved a conversation's newest
 	// message past them.
@@ -121,6 +123,8 @@ func RunDiscordGateway(ctx context.Context, s *Server, cfg DiscordConfig) error 
 	defer func() {
 		removeMsg()
 		removeInt()
+		removeUpdate()
+		removeDelete()
 		removeReady()
 		removeResumed()
 		removeHeard()
@@ -336,7 +340,11 @@ func (g *gateway) deliverDM(ctx context.Context, d dm) {
 	}
 	for _, a := range m.Attachments {
 		if a != nil && a.URL != "" {
+			// Links for conversations started before files were passed on; files for the rest.
 			sig.Attachments = append(sig.Attachments, a.URL)
+			sig.Files = append(sig.Files, workflows.Attachment{
+				ID: a.ID, Name: a.Filename, ContentType: a.ContentType, Size: int64(a.Size), URL: a.URL,
+			})
 		}
 	}
 	log := g.h.log.With("message_id", m.ID, "member", member.UserID, "backfill", d.backfill)
@@ -1231,4 +1239,51 @@ func restErrorSummary(err error) string {
 		return "request failed: " + ue.Err.Error()
 	}
 	return "request failed"
+}
+
+// changeAttempts bounds the tries of signalling an edit or a deletion; it is a note in the
+// transcript, not a message anyone waits for.
+const changeAttempts = 5
+
+// onChange passes a member's edit or deletion of a DM to their conversation, if one runs. A
+// deletion does not say who wrote the message: the DM channel's recipient did.
+func (g *gateway) onChange(ctx context.Context, m *discordgo.Message, deleted bool) {
+	if m == nil || m.GuildID != "" || m.ID == "" {
+		return
+	}
+	sig := workflows.UserMessageChangedSignal{MessageID: m.ID, Deleted: deleted, EventID: "delete:" + m.ID}
+	if !deleted {
+		if m.Author == nil || m.Author.Bot || m.Author.ID == g.botUserID() || m.EditedTimestamp == nil {
+			return // not a member's edit (an embed unfurled, the bot's own message)
+		}
+		sig.Member = workflows.Member{UserID: m.Author.ID, Username: m.Author.Username, DisplayName: m.Author.GlobalName}
+		sig.Text, sig.EventID = m.Content, "edit:"+m.ID+":"+m.EditedTimestamp.UTC().Format(time.RFC3339Nano)
+	}
+	g.wg.Go(func() {
+		if deleted {
+			ch, err := g.sess.Channel(m.ChannelID, discordgo.WithContext(ctx))
+			if err != nil || ch.Type != discordgo.ChannelTypeDM || len(ch.Recipients) == 0 {
+				g.h.log.Warn("a deleted DM's channel could not be read; the deletion is not recorded", "message_id", m.ID, "channel_id", m.ChannelID, "error", err)
+				return
+			}
+			sig.Member = workflows.Member{UserID: ch.Recipients[0].ID}
+		}
+		backoff := time.Second
+		for attempt := 1; ; attempt++ {
+			err := g.h.s.SignalConversation(ctx, sig.Member.UserID, workflows.SignalUserMessageChanged, sig)
+			if _, gone := errors.AsType[*serviceerror.NotFound](err); err == nil || gone {
+				return // recorded, or no conversation runs: nothing to record it in
+			}
+			if attempt == changeAttempts || ctx.Err() != nil {
+				g.h.log.Warn("a member's edit or deletion was not recorded", "message_id", m.ID, "member", sig.Member.UserID, "error", err)
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff *= 2
+		}
+	})
 }

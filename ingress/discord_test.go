@@ -31,6 +31,7 @@ import (
 	"github.com/flexcord/flexcord/ingress"
 	"github.com/flexcord/flexcord/internal/discordsession"
 	"github.com/flexcord/flexcord/internal/i18n"
+	"github.com/flexcord/flexcord/internal/payloadcodec"
 	"github.com/flexcord/flexcord/sandbox/discordemu"
 	"github.com/flexcord/flexcord/workflows"
 )
@@ -347,6 +348,35 @@ func TestBugReport(t *testing.T) {
 			WorkflowExecutionInfo: &workflowpb.WorkflowExecutionInfo{Memo: &commonpb.Memo{Fields: map[string]*commonpb.Payload{"discord_event_id": memo}}},
 		}, nil).Once()
 		resp := decodeResponse(t, post(newIngress(t, tc, pub), signed(priv, katTimestamp, body), body))
+		tc.AssertExpectations(t)
+		if started.CaseID != firstCase || !strings.Contains(resp.Data.Content, firstCase) {
+			t.Fatalf("second delivery filed %s (%q); want the first case %s", started.CaseID, resp.Data.Content, firstCase)
+		}
+	})
+
+	t.Run("a re-delivered submit finds the same case when memos are encrypted", func(t *testing.T) {
+		key, err := payloadcodec.NewKey("k1", bytes.Repeat([]byte{9}, 32))
+		if err != nil {
+			t.Fatal(err)
+		}
+		codec, err := payloadcodec.New([]payloadcodec.Key{key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc := &mocks.Client{}
+		tc.On("ExecuteWorkflow", mock.Anything, opts, mock.Anything, matchInput).
+			Return(nil, serviceerror.NewWorkflowExecutionAlreadyStarted("already started", "", "")).Once()
+		memo, _ := payloadcodec.DataConverter(codec).ToPayload(iid)
+		tc.On("DescribeWorkflowExecution", mock.Anything, workflows.CaseWorkflowID(firstCase), "").Return(&workflowservice.DescribeWorkflowExecutionResponse{
+			WorkflowExecutionInfo: &workflowpb.WorkflowExecutionInfo{Memo: &commonpb.Memo{Fields: map[string]*commonpb.Payload{"discord_event_id": memo}}},
+		}, nil).Once()
+		in := ingress.New(ingress.Config{
+			Temporal: tc, Log: slog.New(slog.DiscardHandler), Codec: ingress.CodecConfig{Codec: codec},
+			Routes: []func(*ingress.Server, *mux.Router){ingress.DiscordRoutes(ingress.DiscordConfig{
+				ApplicationID: appID, PublicKey: pub, Now: func() time.Time { return katTime },
+			})},
+		})
+		resp := decodeResponse(t, post(in, signed(priv, katTimestamp, body), body))
 		tc.AssertExpectations(t)
 		if started.CaseID != firstCase || !strings.Contains(resp.Data.Content, firstCase) {
 			t.Fatalf("second delivery filed %s (%q); want the first case %s", started.CaseID, resp.Data.Content, firstCase)

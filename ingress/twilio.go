@@ -185,8 +185,9 @@ func (h *twilioHandler) conversations(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		text := ev.get("Body")
+		files := webhookMedia(ev.get("Media"), ev.get("ChatServiceSid"))
 		if strings.TrimSpace(text) == "" && ev.get("Media") != "" {
-			text = "[attachment]"
+			text = workflows.AttachmentPlaceholder
 		}
 		// AgentName stays empty: the author is the agent's login identity, which the member
 		// must not see; they see the name the agent joined with (reservation.accepted).
@@ -195,6 +196,7 @@ func (h *twilioHandler) conversations(w http.ResponseWriter, r *http.Request) {
 			CaseID:          ev.query.Get("case"),
 			Text:            text,
 			ConversationSID: ev.get("ConversationSid"),
+			Files:           files,
 		}
 		if idx, err := strconv.Atoi(strings.TrimSpace(ev.get("Index"))); err == nil && idx >= 0 {
 			sig.Index, sig.HasIndex = idx, true
@@ -349,4 +351,34 @@ func validUserID(s string) bool {
 	}
 	_, err := strconv.ParseUint(s, 10, 64)
 	return err == nil
+}
+
+// webhookMedia reads the Media parameter of onMessageAdded: a JSON list of the message's media
+// ({"Sid","ContentType","Filename","Size"}; Event Streams name the SID "MediaSid", and keys
+// match in any case). What cannot be read is left out; the conversation also sees the
+// message's text.
+func webhookMedia(raw, serviceSID string) []workflows.Attachment {
+	if strings.TrimSpace(raw) == "" {
+		return nil
+	}
+	var media []struct {
+		Sid         string `json:"Sid"`
+		MediaSid    string `json:"MediaSid"`
+		ContentType string `json:"ContentType"`
+		Filename    string `json:"Filename"`
+		Size        int64  `json:"Size"`
+	}
+	if err := json.Unmarshal([]byte(raw), &media); err != nil {
+		return nil
+	}
+	var out []workflows.Attachment
+	for _, m := range media {
+		m.Sid = orDefault(m.Sid, m.MediaSid)
+		if m.Sid == "" {
+			continue
+		}
+		out = append(out, workflows.Attachment{ID: m.Sid, Name: orDefault(m.Filename, m.Sid), ContentType: m.ContentType,
+			Size: m.Size, MediaSID: m.Sid, ServiceSID: serviceSID})
+	}
+	return out
 }

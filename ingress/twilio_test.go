@@ -29,6 +29,7 @@ const (
 	hookInternalURL = "http://10.0.0.5:8080"
 	hookUserID      = "2000000000000000001"
 	hookConvSID     = "CH0123456789abcdef0123456789abcdef"
+	hookServiceSID  = "IS0123456789abcdef0123456789abcdef"
 	hookQuery       = "?case=C-7K3QX2&user=" + hookUserID
 )
 
@@ -99,7 +100,7 @@ func expectSignal(tc *mocks.Client, signal string, arg any) {
 
 func agentMessage() url.Values {
 	return url.Values{
-		"EventType": {"onMessageAdded"}, "ConversationSid": {hookConvSID}, "MessageSid": {"IM0123456789abcdef0123456789abcdef"},
+		"EventType": {"onMessageAdded"}, "ConversationSid": {hookConvSID}, "ChatServiceSid": {hookServiceSID}, "MessageSid": {"IM0123456789abcdef0123456789abcdef"},
 		"Author": {"Ana"}, "ClientIdentity": {"Ana"}, "Source": {"SDK"}, "Body": {"Hello, I'm Ana"}, "Attributes": {"{}"},
 		"Index": {"3"}, "AccountSid": {"AC0123456789abcdef0123456789abcdef"},
 	}
@@ -146,8 +147,9 @@ func TestConversationsWebhookMapping(t *testing.T) {
 		{"index not a number", hookQuery, with(agentMessage(), "Index", "three"), workflows.SignalAgentMessage, workflows.AgentMessageSignal{
 			EventID: "IM0123456789abcdef0123456789abcdef", CaseID: "C-7K3QX2", Text: "Hello, I'm Ana", ConversationSID: hookConvSID,
 		}},
-		{"attachment only", hookQuery, with(agentMessage(), "Body", "", "Media", `[{"sid":"ME1"}]`), workflows.SignalAgentMessage, workflows.AgentMessageSignal{
+		{"attachment only", hookQuery, with(agentMessage(), "Body", "", "Media", `[{"Sid":"ME1","ContentType":"image/png","Filename":"shot.png","Size":2048}]`), workflows.SignalAgentMessage, workflows.AgentMessageSignal{
 			EventID: "IM0123456789abcdef0123456789abcdef", CaseID: "C-7K3QX2", Text: "[attachment]", ConversationSID: hookConvSID, Index: 3, HasIndex: true,
+			Files: []workflows.Attachment{{ID: "ME1", Name: "shot.png", ContentType: "image/png", Size: 2048, MediaSID: "ME1", ServiceSID: hookServiceSID}},
 		}},
 		{"echo of the member's message", hookQuery, with(agentMessage(), "Author", "discord:"+hookUserID, "Source", "API"), "", nil},
 		{"message carrying our delivery marker", hookQuery, with(agentMessage(), "Author", "system", "Attributes", `{"flexcord_delivery":"k1-2"}`), "", nil},

@@ -16,6 +16,7 @@ import (
 
 	"github.com/flexcord/flexcord/activities"
 	"github.com/flexcord/flexcord/ingress"
+	"github.com/flexcord/flexcord/internal/blobstore"
 	"github.com/flexcord/flexcord/internal/devserver"
 	"github.com/flexcord/flexcord/worker"
 	"github.com/flexcord/flexcord/workflows"
@@ -35,6 +36,8 @@ type recorder struct {
 	feedDocs      []activities.FetchFeedResult // what each fetch returns; the last repeats
 	fetches       int
 	announcements []activities.PostAnnouncementInput
+	// records keeps the transcripts the workflows write, in memory.
+	records activities.Records
 }
 
 // FetchFeed returns the scripted documents in turn, 304 when the validator matches.
@@ -73,6 +76,10 @@ func (r *recorder) register(w sdkworker.Worker) {
 	w.RegisterActivityWithOptions(r.EditDirectMessage, activity.RegisterOptions{Name: "EditDirectMessage"})
 	w.RegisterActivityWithOptions(r.CheckFlexInteraction, activity.RegisterOptions{Name: "CheckFlexInteraction"})
 	w.RegisterActivityWithOptions(r.FetchAgentMessages, activity.RegisterOptions{Name: "FetchAgentMessages"})
+	if r.records.Store == nil {
+		r.records.Store = blobstore.NewMemory()
+	}
+	w.RegisterActivityWithOptions(r.records.SaveTranscript, activity.RegisterOptions{Name: "SaveTranscript"})
 }
 
 func (r *recorder) EditDirectMessage(context.Context, activities.EditDirectMessageInput) error {

@@ -29,7 +29,7 @@ import (
 //
 // The files are named for the behaviour version that wrote them (versioning.go): "legacy-" for
 // workflows started before versioning, "v1-" for every-path-ends, "v2-" for fast-relay, "v3-" for
-// local-delivery (the behaviour workflows start with now, historyPrefix).
+// local-delivery, "v4-" for record (the behaviour workflows start with now, historyPrefix).
 func TestRecordHistories(t *testing.T) {
 	dir := os.Getenv("FLEXCORD_RECORD_HISTORIES")
 	if dir == "" {
@@ -86,7 +86,38 @@ func TestRecordHistories(t *testing.T) {
 	write(id, historyPrefix+"conversation-journey.json")
 	write(workflows.CaseWorkflowID(caseID), historyPrefix+"case-support.json")
 	recordFailurePaths(t, s, dir)
+	recordBugReport(t, s, dir)
 	recordFeed(t, s, dir)
+}
+
+// recordBugReport records a bug report from filing to closed: its form and each status change
+// go into its transcript.
+func recordBugReport(t *testing.T, s *stack, dir string) {
+	ctx := context.Background()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	caseID := "C-BVG234"
+	_, err := s.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.CaseWorkflowID(caseID), TaskQueue: workflows.TaskQueue},
+		workflows.Case, workflows.CaseInput{
+			CaseID: caseID, Type: workflows.CaseBug, Reporter: workflows.Member{UserID: "3001", Username: "rae"}, GuildID: "g1",
+			ChannelID: "1100000000000000015", Locale: "en-US", Title: "Crash on login", Description: "The app closes when I log in.",
+			Details: []workflows.Field{{Name: "Version", Value: "2.4.1"}}, EventID: "b1",
+		})
+	must(err)
+	for _, to := range []workflows.CaseStatus{workflows.CaseInProgress, workflows.CaseResolved, workflows.CaseClosed} {
+		h, err := s.client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+			WorkflowID: workflows.CaseWorkflowID(caseID), UpdateName: workflows.UpdateSetCaseStatus,
+			Args: []any{workflows.SetCaseStatusRequest{Status: to, Actor: "ops", Note: "recording"}}, WaitForStage: client.WorkflowUpdateStageCompleted,
+		})
+		must(err)
+		must(h.Get(ctx, nil))
+	}
+	must(s.client.GetWorkflow(ctx, workflows.CaseWorkflowID(caseID), "").Get(ctx, nil))
+	writeHistory(t, s, dir, workflows.CaseWorkflowID(caseID), "", historyPrefix+"case-bug-report.json")
 }
 
 // recordFeed records a source's Feed through its life (added, a first run over an archive, a run
@@ -262,13 +293,31 @@ func recordFailurePaths(t *testing.T, s *stack, dir string) {
 	signal("2005", workflows.SignalUserAction, workflows.UserActionSignal{EventID: "l6", Action: workflows.ActionRate, Rating: 4, CaseID: st.CaseID})
 	finish("2005")
 	write(workflows.ConversationWorkflowID("2005"), "", historyPrefix+"conversation-flex-lost-mid-chat.json")
+
+	// Files both ways (one over the cap), an edit and a deletion, the transcript offer.
+	m = start("2006", "a1")
+	eventually(t, 30*time.Second, "the queue", func() bool { return status("2006").Flex != nil })
+	st = status("2006")
+	signal("2006", workflows.SignalAgentJoined, workflows.AgentJoinedSignal{EventID: "a2", AgentName: "Ana", TaskSID: st.Flex.TaskSID})
+	must(in.StartConversation(ctx, m, "", "", "", workflows.SignalUserMessage, workflows.UserMessageSignal{EventID: "1300000000000000003", Member: m, Text: "see the screenshot",
+		Files: []workflows.Attachment{{ID: "A1", Name: "shot.png", ContentType: "image/png", Size: 2048, URL: "https://cdn.discordapp.com/attachments/1/A1/shot.png"},
+			{ID: "A2", Name: "video.mp4", ContentType: "video/mp4", Size: 40 << 20, URL: "https://cdn.discordapp.com/attachments/1/A2/video.mp4"}}}))
+	signal("2006", workflows.SignalAgentMessage, workflows.AgentMessageSignal{EventID: "IMa1", Text: workflows.AttachmentPlaceholder, ConversationSID: st.Flex.ConversationSID,
+		Files: []workflows.Attachment{{ID: "ME1", Name: "steps.pdf", ContentType: "application/pdf", Size: 4096, MediaSID: "ME1", ServiceSID: "IS1"}}})
+	signal("2006", workflows.SignalUserMessageChanged, workflows.UserMessageChangedSignal{EventID: "edit:1300000000000000003:1", MessageID: "1300000000000000003", Member: m, Text: "see the screenshot above"})
+	signal("2006", workflows.SignalUserMessageChanged, workflows.UserMessageChangedSignal{EventID: "delete:1300000000000000003", MessageID: "1300000000000000003", Member: m, Deleted: true})
+	signal("2006", workflows.SignalAgentWrappedUp, workflows.AgentWrappedUpSignal{EventID: "a3", TaskSID: st.Flex.TaskSID})
+	eventually(t, 30*time.Second, "the resolution", func() bool { return status("2006").Stage == workflows.StageResolved })
+	signal("2006", workflows.SignalUserAction, workflows.UserActionSignal{EventID: "a4", Action: workflows.ActionRate, Rating: 5, CaseID: st.CaseID})
+	finish("2006")
+	write(workflows.ConversationWorkflowID("2006"), "", historyPrefix+"conversation-files-and-edits.json")
 }
 
 // writeHistory writes the history of a workflow run (runID empty: the latest) to dir/name, as
 // the replay tests read it.
 // historyPrefix names the histories TestRecordHistories writes: the behaviour version that
 // workflows start with today.
-const historyPrefix = "v3-"
+const historyPrefix = "v4-"
 
 func writeHistory(t *testing.T, s *stack, dir, workflowID, runID, name string) {
 	t.Helper()

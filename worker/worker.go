@@ -25,6 +25,11 @@ type Activities struct {
 	Flex      *activities.Flex
 	Knowledge *activities.Knowledge
 	Feeds     *activities.Feeds
+	// Records writes transcripts to the blob store and sends members theirs.
+	Records *activities.Records
+	// Files moves attachments between the providers and the blob store; New gives it to the
+	// Discord and Flex activities.
+	Files *activities.Files
 	// Limits bound the provider task queues; zero values mean the defaults.
 	Limits Limits
 }
@@ -83,6 +88,14 @@ func (l Limits) withDefaults() Limits {
 // (DeliveryMetrics) and shares opts.DeploymentOptions (see DeploymentOptions).
 func New(c client.Client, acts Activities, opts sdkworker.Options) sdkworker.Worker {
 	limits := acts.Limits.withDefaults()
+	if acts.Files != nil {
+		if acts.Discord != nil {
+			acts.Discord.Files = acts.Files
+		}
+		if acts.Flex != nil {
+			acts.Flex.Files = acts.Files
+		}
+	}
 	opts.Interceptors = append(slices.Clip(opts.Interceptors), DeliveryMetrics(),
 		FastPathLimits(limits.DiscordFastPerSecond, limits.TwilioFastPerSecond))
 	w := sdkworker.New(c, workflows.TaskQueue, opts)
@@ -155,6 +168,7 @@ func Register(r sdkworker.Registry, acts Activities) {
 	r.RegisterWorkflowWithOptions(workflows.Case, workflow.RegisterOptions{Name: "Case"})
 	r.RegisterWorkflowWithOptions(workflows.Feed, workflow.RegisterOptions{Name: "Feed"})
 	r.RegisterWorkflowWithOptions(workflows.Announcements, workflow.RegisterOptions{Name: "Announcements"})
+	r.RegisterWorkflowWithOptions(workflows.SendTranscript, workflow.RegisterOptions{Name: "SendTranscript"})
 	if acts.Discord != nil {
 		r.RegisterActivity(acts.Discord)
 	}
@@ -166,6 +180,9 @@ func Register(r sdkworker.Registry, acts Activities) {
 	}
 	if acts.Feeds != nil {
 		r.RegisterActivity(acts.Feeds)
+	}
+	if acts.Records != nil {
+		r.RegisterActivity(acts.Records)
 	}
 }
 

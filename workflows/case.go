@@ -10,6 +10,7 @@ import (
 
 	"github.com/flexcord/flexcord/activities"
 	"github.com/flexcord/flexcord/internal/i18n"
+	"github.com/flexcord/flexcord/internal/transcript"
 )
 
 // Field is one named detail of a case, such as the steps to reproduce a bug.
@@ -144,6 +145,9 @@ type CaseState struct {
 	Ledger Ledger  `json:"ledger"`
 	// Behaviour is the workflow behaviour version the case runs (see versioning.go).
 	Behaviour int `json:"behaviour,omitempty"`
+	// Record is the durable transcript of a bug report or feature request not written to the
+	// blob store yet (a support case's is written by its conversation).
+	Record RecordState `json:"record,omitempty"`
 }
 
 // CaseView is the answer of QueryStatus and UpdateSetCaseStatus on a Case.
@@ -207,6 +211,17 @@ func newCase(ctx workflow.Context, in CaseInput) (*caseWF, error) {
 			Behaviour: behaviourOf(ctx),
 		}
 		k.s.Seen.Add(in.EventID)
+		if k.keepsRecord() {
+			k.s.Record.ID = in.CaseID
+			form := transcript.Entry{At: now, Kind: transcript.KindForm, Name: in.Reporter.Name(), Text: k.s.Title}
+			if k.s.Description != "" {
+				form.Fields = append(form.Fields, transcript.Field{Label: "Description", Value: k.s.Description})
+			}
+			for _, f := range in.Details {
+				form.Fields = append(form.Fields, transcript.Field{Label: f.Name, Value: f.Value})
+			}
+			k.s.Record.add(in.Reporter.UserID, form)
+		}
 		if in.Type != CaseSupport && in.ChannelID != "" {
 			k.s.Ledger.Enqueue(now, Destination{DestChannel, in.ChannelID}, "case confirmation", k.confirmation())
 		}
@@ -269,6 +284,7 @@ func (k *caseWF) run(ctx workflow.Context) (CaseView, error) {
 	k.publish(ctx)
 	for {
 		for {
+			saveRecord(ctx, k.sel, &k.s.Record, true, k.s.Status == CaseClosed, func() {})
 			k.out.pump(ctx, k.sel)
 			at, label := k.deadline()
 			k.timer.arm(ctx, k.sel, at, label)
@@ -278,7 +294,10 @@ func (k *caseWF) run(ctx workflow.Context) (CaseView, error) {
 			k.onDeadline(ctx)
 		}
 		k.publish(ctx)
-		if k.s.Status == CaseClosed && k.out.inFlight == 0 && len(k.s.Ledger.Queue) == 0 {
+		if k.s.Status == CaseClosed && k.out.inFlight == 0 && len(k.s.Ledger.Queue) == 0 && k.recordSettled() {
+			if k.s.Record.pending() > 0 {
+				k.s.Record.giveUp(ctx)
+			}
 			return k.view(), nil
 		}
 		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
@@ -290,7 +309,7 @@ func (k *caseWF) run(ctx workflow.Context) (CaseView, error) {
 
 func (k *caseWF) continueAsNew(ctx workflow.Context) error {
 	k.out.paused = true
-	for k.out.inFlight > 0 {
+	for k.out.inFlight > 0 || k.s.Record.Saving > 0 {
 		k.sel.Select(ctx)
 	}
 	for k.events.Len() > 0 {
@@ -383,6 +402,13 @@ func (k *caseWF) setStatus(ctx workflow.Context, to CaseStatus, actor, note stri
 	k.s.UpdatedAt = now
 	k.s.Timeline = append(k.s.Timeline, TimelineEntry{At: now, Status: to, Actor: actor, Note: note})
 	k.trimTimeline()
+	if k.keepsRecord() {
+		line := "Status: " + string(to) + " (" + actor + ")"
+		if note != "" {
+			line += ": " + note
+		}
+		k.s.Record.add(k.s.Reporter.UserID, transcript.Entry{At: now, Kind: transcript.KindSystem, Text: line})
+	}
 	if notify && k.s.Reporter.UserID != "" {
 		text := i18n.T(k.s.Locale, "case.status_changed",
 			"type", i18n.T(k.s.Locale, "case.type."+string(k.s.Type)), "case", k.s.CaseID,
@@ -393,6 +419,17 @@ func (k *caseWF) setStatus(ctx workflow.Context, to CaseStatus, actor, note stri
 		k.s.Ledger.Enqueue(now, Destination{DestMember, k.s.Reporter.UserID}, "status "+string(to), activities.Message{Content: text})
 	}
 	k.publish(ctx)
+}
+
+// keepsRecord reports whether the case writes its own transcript: bug reports and feature
+// requests do; a support case's transcript is its conversation's.
+func (k *caseWF) keepsRecord() bool {
+	return k.s.Behaviour >= behaviourRecord && k.s.Type != CaseSupport
+}
+
+// recordSettled reports whether the record is written, or given up after failing at the end.
+func (k *caseWF) recordSettled() bool {
+	return k.s.Record.Saving == 0 && (k.s.Record.pending() == 0 || k.s.Record.Failures >= recordGiveUp)
 }
 
 func (k *caseWF) trimTimeline() {

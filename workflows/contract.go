@@ -157,6 +157,8 @@ const (
 	SignalUserMessage = "UserMessage"
 	// SignalUserAction: the member clicked a button (talk to a human, solved, rating).
 	SignalUserAction = "UserAction"
+	// SignalUserMessageChanged: a member edited or deleted one of their DMs (record behaviour).
+	SignalUserMessageChanged = "UserMessageChanged"
 	// SignalAgentJoined: a Flex agent accepted the task.
 	SignalAgentJoined = "AgentJoined"
 	// SignalAgentMessage: the agent wrote in the Flex conversation.
@@ -226,8 +228,12 @@ type UserMessageSignal struct {
 	Member    Member `json:"member"`
 	ChannelID string `json:"channel_id,omitempty"` // the DM channel
 	Text      string `json:"text"`
-	// Attachments are URLs of files the member attached; they are passed on as links.
+	// Attachments are URLs of files the member attached: conversations started before the
+	// record behaviour pass them on as links.
 	Attachments []string `json:"attachments,omitempty"`
+	// Files are the same attachments with what Discord says of them; later conversations pass
+	// them on as files.
+	Files []Attachment `json:"files,omitempty"`
 	// WantsHuman is ingress's reading of the text: the member asks for a person (i18n.WantsHuman).
 	// The workflow acts on it as data, so a change to the phrase catalogs never changes the
 	// replay of a recorded history.
@@ -235,6 +241,17 @@ type UserMessageSignal struct {
 	// Backfill is set on messages that ingress fetched after a gateway gap rather than received
 	// live; they are handled the same way.
 	Backfill bool `json:"backfill,omitempty"`
+}
+
+// UserMessageChangedSignal is the payload of SignalUserMessageChanged.
+type UserMessageChangedSignal struct {
+	// EventID tells changes apart: "edit:<message id>:<edited timestamp>", "delete:<message id>".
+	EventID   string `json:"event_id"`
+	MessageID string `json:"message_id"`
+	Member    Member `json:"member"`
+	Deleted   bool   `json:"deleted,omitempty"`
+	// Text is the message's text after an edit.
+	Text string `json:"text,omitempty"`
 }
 
 // UserAction is what a member asked for with a button.
@@ -250,6 +267,9 @@ const (
 	// ActionLeaveMessage ends the conversation after no agent was free; the case stays open for
 	// support to follow up by DM.
 	ActionLeaveMessage UserAction = "leave"
+	// ActionTranscript asks for the transcript of a case as a file by DM. Ingress starts
+	// SendTranscript for it; the conversation never sees it.
+	ActionTranscript UserAction = "transcript"
 )
 
 // UserActionSignal is the payload of SignalUserAction.
@@ -302,7 +322,7 @@ func ParseButton(customID string) (ButtonPress, error) {
 	p := ButtonPress{Action: UserAction(parts[0])}
 	args := parts[1:]
 	switch p.Action {
-	case ActionTalkToHuman, ActionSolved, ActionKeepWaiting, ActionLeaveMessage:
+	case ActionTalkToHuman, ActionSolved, ActionKeepWaiting, ActionLeaveMessage, ActionTranscript:
 	case ActionRate:
 		if len(args) == 0 {
 			return ButtonPress{}, fmt.Errorf("button %q: rating must be 1 to 5", customID)
@@ -361,6 +381,26 @@ type AgentMessageSignal struct {
 	// known). A jump past the last index the workflow knows makes it fetch the messages between.
 	Index    int  `json:"index,omitempty"`
 	HasIndex bool `json:"has_index,omitempty"`
+	// Files are the message's media. A message of files alone has AttachmentPlaceholder as its
+	// Text, which conversations started before the record behaviour relay as is.
+	Files []Attachment `json:"files,omitempty"`
+}
+
+// AttachmentPlaceholder is the Text of an agent's message that carries only files.
+const AttachmentPlaceholder = "[attachment]"
+
+// Attachment is a file a member attached in Discord or an agent in Flex.
+type Attachment struct {
+	// ID is Discord's attachment id, or the media SID of an agent's file.
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	ContentType string `json:"content_type,omitempty"`
+	Size        int64  `json:"size,omitempty"`
+	// URL is a Discord attachment's CDN link (signed; it expires).
+	URL string `json:"url,omitempty"`
+	// MediaSID and ServiceSID name an agent's file in Twilio's Media Content Service.
+	MediaSID   string `json:"media_sid,omitempty"`
+	ServiceSID string `json:"service_sid,omitempty"`
 }
 
 // AgentWrappedUpSignal is the payload of SignalAgentWrappedUp.

@@ -46,6 +46,8 @@ type ConversationOptions struct {
 	Delivery DeliveryPolicy `json:"delivery,omitempty"`
 	// Transfer bounds the retries of handing the conversation to Flex.
 	Transfer DeliveryPolicy `json:"transfer,omitempty"`
+	// Attachments says which files are passed on, either way.
+	Attachments AttachmentPolicy `json:"attachments,omitempty"`
 }
 
 func (o ConversationOptions) withDefaults() ConversationOptions {
@@ -78,6 +80,7 @@ func (o ConversationOptions) withDefaults() ConversationOptions {
 		o.Transfer.MaxAttempts = 10
 	}
 	o.Transfer = o.Transfer.withDefaults()
+	o.Attachments = o.Attachments.withDefaults()
 	return o
 }
 
@@ -167,8 +170,13 @@ type ConversationState struct {
 	InteractionEventID string       `json:"interaction_event_id,omitempty"`
 
 	Transcript []activities.TranscriptLine `json:"transcript,omitempty"`
-	Seen       SeenSet                     `json:"seen"`
-	Ledger     Ledger                      `json:"ledger"`
+	// Record is the durable transcript of the case not written to the blob store yet.
+	Record RecordState `json:"record,omitempty"`
+	// BotFiles are files the member attached before the hand-over; the agent gets them when the
+	// case is handed over.
+	BotFiles []activities.File `json:"bot_files,omitempty"`
+	Seen     SeenSet           `json:"seen"`
+	Ledger   Ledger            `json:"ledger"`
 	// Runs counts continue-as-new hand-overs.
 	Runs int `json:"runs,omitempty"`
 
@@ -238,6 +246,12 @@ type ConversationStatus struct {
 	ClosedReason string `json:"closed_reason,omitempty"`
 	Episode      int    `json:"episode,omitempty"`
 	Handovers    int    `json:"handovers,omitempty"`
+	// TranscriptUnsaved counts the transcript lines of the case not yet written to the blob
+	// store; TranscriptError is why the last write failed; TranscriptLost counts lines given up
+	// after the store kept failing at the end. The case's transcript id is its case id.
+	TranscriptUnsaved int    `json:"transcript_unsaved,omitempty"`
+	TranscriptError   string `json:"transcript_error,omitempty"`
+	TranscriptLost    int    `json:"transcript_lost,omitempty"`
 }
 
 // ConversationResult is what a finished Conversation returns.
@@ -410,6 +424,9 @@ func (c *conversation) run(ctx workflow.Context) (ConversationResult, error) {
 	if c.v2() {
 		c.channels = append(c.channels, signalChannel{SignalNoAgent, workflow.GetSignalChannel(ctx, SignalNoAgent), receive(c.onNoAgent)})
 	}
+	if c.record() {
+		c.channels = append(c.channels, signalChannel{SignalUserMessageChanged, workflow.GetSignalChannel(ctx, SignalUserMessageChanged), receive(c.onUserMessageChanged)})
+	}
 	c.settle = workflow.GetSignalChannel(ctx, signalSettle)
 	for _, sc := range c.channels {
 		sc := sc
@@ -431,6 +448,9 @@ func (c *conversation) run(ctx workflow.Context) (ConversationResult, error) {
 				c.settleLocalTries(ctx)
 				continue
 			}
+			if c.s.Record.pending() > 0 {
+				c.s.Record.giveUp(ctx)
+			}
 			c.publish(ctx)
 			return ConversationResult{
 				Stage: c.s.Stage, CaseID: c.s.CaseID, Rating: c.s.Rating, ClosedReason: c.s.ClosedReason,
@@ -450,6 +470,7 @@ func (c *conversation) step(ctx workflow.Context) {
 	for {
 		if !c.out.paused {
 			c.startDueOps(ctx)
+			c.saveRecord(ctx)
 		}
 		// A run does not end in a workflow task that finished a local try (settleLocalTries),
 		// so there are none once the conversation is closed or due to continue as new.
@@ -473,6 +494,9 @@ func (c *conversation) step(ctx workflow.Context) {
 // pendingOps counts the operations under way whose results the workflow waits for.
 func (c *conversation) pendingOps() int {
 	n := c.s.Ops.Signalling
+	if c.s.Record.Saving > 0 {
+		n++
+	}
 	for _, b := range []bool{c.s.Transfer.Running, c.s.Ops.ClosingFlex, c.s.Ops.OpeningCase, c.s.Ops.Checking, c.s.Ops.Fetching} {
 		if b {
 			n++
@@ -500,7 +524,8 @@ func (c *conversation) signalsWaiting() bool {
 func (c *conversation) finished() bool {
 	return c.s.Stage == StageClosed && c.pendingOps() == 0 && c.out.inFlight == 0 &&
 		c.s.Ledger.Count(DeliveryPending) == 0 && c.s.Ledger.Count(DeliveryFailed) == 0 &&
-		!c.s.Transfer.Pending && len(c.s.Ops.CloseFlex) == 0 && !c.s.Ops.FetchDue && c.s.Ops.Sweep == nil
+		!c.s.Transfer.Pending && len(c.s.Ops.CloseFlex) == 0 && !c.s.Ops.FetchDue && c.s.Ops.Sweep == nil &&
+		(c.s.Record.pending() == 0 || c.s.Record.Failures >= recordGiveUp)
 }
 
 func (c *conversation) shouldContinueAsNew(ctx workflow.Context) bool {

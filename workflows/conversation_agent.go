@@ -77,7 +77,11 @@ func (c *conversation) onAgentMessage(ctx workflow.Context, sig AgentMessageSign
 	if c.v2() && !c.fresh(sig.EventID) {
 		return
 	}
-	if strings.TrimSpace(sig.Text) == "" {
+	files := c.record() && len(sig.Files) > 0
+	if files && strings.TrimSpace(sig.Text) == AttachmentPlaceholder {
+		sig.Text = ""
+	}
+	if strings.TrimSpace(sig.Text) == "" && !files {
 		return
 	}
 	if c.v2() && sig.HasIndex && c.s.Flex != nil {
@@ -89,7 +93,7 @@ func (c *conversation) onAgentMessage(ctx workflow.Context, sig AgentMessageSign
 			return
 		}
 	}
-	c.relayAgent(ctx, sig.AgentName, sig.Text)
+	c.relayAgent(ctx, sig.AgentName, sig.Text, sig.Files)
 	if sig.HasIndex {
 		c.learnFlexIndex(sig.Index)
 	}
@@ -131,16 +135,35 @@ func (c *conversation) advanceFlexIndex() {
 	}
 }
 
-// relayAgent passes an agent's message to the member.
-func (c *conversation) relayAgent(ctx workflow.Context, name, text string) {
+// relayAgent passes an agent's message, and its files (record behaviour), to the member.
+func (c *conversation) relayAgent(ctx workflow.Context, name, text string, atts []Attachment) {
 	text = strings.TrimSpace(text)
-	if text == "" {
+	if !c.record() {
+		atts = nil
+	}
+	if text == "" && len(atts) == 0 {
 		return
 	}
 	c.s.LastFlexActivity, c.s.LastChatAt = workflow.Now(ctx), workflow.Now(ctx)
 	name = orDefault(name, orDefault(c.s.Agent, c.t("agent.default_name")))
-	c.transcript(ctx, "agent", name, text)
-	c.sayToMember(ctx, "agent reply", activities.Message{Content: c.t("agent.message", "agent", name, "text", text)})
+	if len(atts) == 0 {
+		c.transcript(ctx, "agent", name, text)
+		c.sayToMember(ctx, "agent reply", activities.Message{Content: c.t("agent.message", "agent", name, "text", text)})
+		return
+	}
+	pass, refused, rec := c.files(atts)
+	c.transcriptFiles(ctx, "agent", name, text, rec)
+	msg := activities.Message{Files: pass}
+	if text != "" {
+		msg.Content = c.t("agent.message", "agent", name, "text", text)
+	} else {
+		msg.Content = c.t("agent.files", "agent", name)
+	}
+	for _, r := range refused {
+		msg.Content += "\n" + c.t("attachment.agent_refused", "name", r.name, "reason", c.reason(r))
+		c.enqueue(ctx, Destination{DestFlex, c.s.CaseID}, "note to the agent", activities.Message{Content: "[flexcord] Not passed on to the member: " + r.describe() + ", " + r.forAgent()}, nil)
+	}
+	c.sayToMember(ctx, "agent reply", msg)
 }
 
 // agentMessagesFetched relays, in index order, the messages a fetch found and those held back
@@ -150,12 +173,13 @@ func (c *conversation) agentMessagesFetched(ctx workflow.Context, res activities
 		index int
 		name  string
 		text  string
+		files []Attachment
 	}
 	var items []item
 	seen := map[string]bool{}
 	for _, h := range c.s.HeldAgentMessages {
 		seen[h.EventID] = true
-		items = append(items, item{h.Index, h.AgentName, h.Text})
+		items = append(items, item{h.Index, h.AgentName, h.Text, h.Files})
 	}
 	c.s.HeldAgentMessages = nil
 	if ok {
@@ -163,13 +187,13 @@ func (c *conversation) agentMessagesFetched(ctx workflow.Context, res activities
 			if seen[m.SID] || !c.fresh(m.SID) {
 				continue
 			}
-			items = append(items, item{m.Index, "", m.Body})
+			items = append(items, item{m.Index, "", m.Body, fetchedFiles(m.Files)})
 		}
 		c.learnFlexRange(res.LastIndex)
 	}
 	slices.SortStableFunc(items, func(a, b item) int { return a.index - b.index })
 	for _, it := range items {
-		c.relayAgent(ctx, it.name, it.text)
+		c.relayAgent(ctx, it.name, it.text, it.files)
 		c.learnFlexIndex(it.index)
 	}
 }
@@ -210,6 +234,11 @@ func (c *conversation) resolve(ctx workflow.Context, reason string) {
 		buttons = append(buttons, activities.Button{CustomID: id, Label: strconv.Itoa(r), Style: activities.ButtonSecondary})
 	}
 	c.sayToMemberWithButtons(ctx, "rating request", "rating", activities.Message{Content: c.t("resolved.rate", "case", c.s.CaseID), Buttons: buttons})
+	if c.record() {
+		c.sayToMember(ctx, "transcript offer", activities.Message{Content: c.t("transcript.offer"), Buttons: []activities.Button{{
+			CustomID: CaseButtonCustomID(ActionTranscript, 0, c.s.CaseID), Label: c.t("button.transcript"), Style: activities.ButtonSecondary,
+		}}})
+	}
 }
 
 func (c *conversation) onNoAgent(ctx workflow.Context, sig NoAgentSignal) {

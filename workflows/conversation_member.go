@@ -65,8 +65,13 @@ func (c *conversation) onUserMessage(ctx workflow.Context, sig UserMessageSignal
 		}
 	}
 	text := strings.TrimSpace(sig.Text)
-	for _, a := range sig.Attachments {
-		text = strings.TrimSpace(text + "\n" + a)
+	if !c.record() {
+		for _, a := range sig.Attachments {
+			text = strings.TrimSpace(text + "\n" + a)
+		}
+	} else if len(sig.Files) > 0 {
+		c.onMemberFiles(ctx, sig, text)
+		return
 	}
 	if text == "" {
 		return
@@ -82,8 +87,18 @@ func (c *conversation) onUserMessage(ctx workflow.Context, sig UserMessageSignal
 	}
 	c.s.LastActivity = workflow.Now(ctx)
 	c.transcript(ctx, "member", c.s.Member.Name(), text)
+	c.memberSays(ctx, sig, text, activities.Message{Content: text})
+}
+
+// memberSays acts on what the member wrote (and attached, in msg), once it is in the
+// transcript: the bot answers, or it goes to the agent.
+func (c *conversation) memberSays(ctx workflow.Context, sig UserMessageSignal, text string, msg activities.Message) {
 	switch c.s.Stage {
 	case StageBot:
+		c.keepBotFiles(msg.Files)
+		if text == "" {
+			return // files alone: kept for the agent, nothing to look up
+		}
 		if c.s.Subject == "" {
 			c.s.Subject = truncate(text, 120)
 		}
@@ -93,8 +108,11 @@ func (c *conversation) onUserMessage(ctx workflow.Context, sig UserMessageSignal
 		}
 		c.answerFromKnowledgeBase(ctx, text)
 	case StageQueued, StageLive:
+		if msg.Content == "" && len(msg.Files) == 0 {
+			return
+		}
 		c.s.LastFlexActivity, c.s.LastChatAt = workflow.Now(ctx), workflow.Now(ctx)
-		seq := c.enqueue(ctx, Destination{DestFlex, c.s.CaseID}, "member message", activities.Message{Content: text}, nil)
+		seq := c.enqueue(ctx, Destination{DestFlex, c.s.CaseID}, "member message", msg, nil)
 		if d, ok := c.s.Ledger.Get(seq); ok && c.localDelivery() {
 			d.WrittenAt = snowflakeTime(sig.EventID)
 		}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/flexcord/flexcord/activities"
 	"github.com/flexcord/flexcord/internal/i18n"
+	"github.com/flexcord/flexcord/internal/transcript"
 )
 
 // This file holds the conversation's state changes: stages, restarts, closes, the transcript,
@@ -37,6 +38,8 @@ func (c *conversation) restart(ctx workflow.Context) {
 		c.s.DMChannelID, c.s.LastMessageID, c.s.CaseReported = prev.DMChannelID, prev.LastMessageID, prev.CaseReported
 		c.s.Interaction, c.s.InteractionAt, c.s.InteractionEventID = prev.Interaction, prev.InteractionAt, prev.InteractionEventID
 		c.s.Ops.FetchDue, c.s.Ops.Sweep = false, nil
+		c.s.Record = prev.Record
+		c.s.Record.reset()
 	} else {
 		c.s.Ops.CloseFlex = nil
 	}
@@ -159,6 +162,15 @@ func (c *conversation) disableButtons(ctx workflow.Context, kind string) {
 }
 
 func (c *conversation) transcript(ctx workflow.Context, from, name, text string) {
+	if c.record() {
+		c.s.Record.add(c.s.Member.UserID, transcript.Entry{At: workflow.Now(ctx), Kind: from, Name: name, Text: text})
+	}
+	c.transcriptTail(ctx, from, name, text)
+}
+
+// transcriptTail keeps a line in the state's bounded transcript (the Temporal UI's view, and what
+// the case and the task attributes get).
+func (c *conversation) transcriptTail(ctx workflow.Context, from, name, text string) {
 	c.s.Transcript = append(c.s.Transcript, activities.TranscriptLine{At: workflow.Now(ctx), From: from, Name: name, Text: truncate(text, 1000)})
 	if n := len(c.s.Transcript) - c.opts.TranscriptTail; n > 0 {
 		c.s.Transcript = append(c.s.Transcript[:0:0], c.s.Transcript[n:]...)
@@ -246,6 +258,9 @@ func (c *conversation) deliveryDone(ctx workflow.Context, d Delivery, res delive
 	case d.Dest.Kind == DestFlex:
 		if res.HasIndex && d.Dest.ID == c.s.CaseID {
 			c.learnFlexIndex(res.FlexIndex)
+			for _, i := range res.FileIndexes {
+				c.learnFlexIndex(i)
+			}
 		}
 		if d.Delayed && c.s.FlexDelayed && !c.anyFlexDelayed() {
 			c.s.FlexDelayed = false

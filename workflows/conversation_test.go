@@ -143,6 +143,7 @@ func TestConversationJourney(t *testing.T) {
 		"**Ana:** Hi Mika, I can help.",
 		"**Ana:** Done: check your email.",
 		"Your case " + res.CaseID + " has been resolved",
+		"Would you like a copy of this chat?",
 		"Thanks for rating us 5/5",
 	}
 	if len(dms) != len(want) {

@@ -71,9 +71,13 @@ func (c *conversation) caseNotOpened(ctx workflow.Context, err error) {
 func (c *conversation) caseOpened(ctx workflow.Context, caseID string) {
 	c.s.CaseID = caseID
 	c.s.Handovers = 0
+	if c.record() {
+		c.s.Record.assign(caseID)
+	}
 	c.transcript(ctx, "system", "", "Case "+caseID+" created")
 	c.sayToMember(ctx, "case created", activities.Message{Content: c.t("transfer.created", "case", caseID)})
 	c.handOver(ctx)
+	c.handOverBotFiles(ctx)
 }
 
 // caseCandidate derives the attempt-th candidate id of the member's next case. Legacy
@@ -185,6 +189,9 @@ func (c *conversation) handOver(ctx workflow.Context) {
 	if c.v2() {
 		in.Handover = handover
 	}
+	if c.record() && handover == 1 {
+		in.BotPhase = c.s.Record.botPhase(caseID)
+	}
 	actx := workflow.WithActivityOptions(ctx, c.opts.Transfer.activityOptions("Hand case "+caseID+" to Flex"))
 	f := workflow.ExecuteActivity(twilioCtx(actx), flexActs.CreateFlexInteraction, in)
 	c.sel.AddFuture(f, func(f workflow.Future) {
@@ -236,6 +243,10 @@ func (c *conversation) handedOver(ctx workflow.Context, fi activities.FlexIntera
 	}
 	c.s.Transfer.Error = ""
 	c.s.Flex = &fi
+	if c.record() && fi.Posted > 0 {
+		// The bot stage is the conversation's first message: no agent message is missing there.
+		c.learnFlexRange(fi.Posted - 1)
+	}
 	if c.s.Stage == StageQueued {
 		c.s.LastFlexActivity, c.s.LastChatAt = workflow.Now(ctx), workflow.Now(ctx)
 	}
@@ -421,7 +432,7 @@ func (c *conversation) startSweep(ctx workflow.Context) {
 		}
 		for _, m := range res.Messages {
 			if c.fresh(m.SID) {
-				c.relayAgent(ctx, "", m.Body)
+				c.relayAgent(ctx, "", m.Body, fetchedFiles(m.Files))
 			}
 		}
 	})

@@ -91,5 +91,6 @@ func (c *conversation) status() ConversationStatus {
 		DMChannelID: c.s.DMChannelID, LastMessageID: c.s.LastMessageID,
 		Deadline: at, DeadlineLabel: label, ClosedReason: c.s.ClosedReason,
 		Episode: c.s.Episode, Handovers: c.s.Handovers,
+		TranscriptUnsaved: c.s.Record.pending(), TranscriptError: c.s.Record.LastError, TranscriptLost: c.s.Record.Lost,
 	}
 }

@@ -106,6 +106,8 @@ type deliveryResult struct {
 	MessageIDs []string // Discord messages created
 	FlexIndex  int      // index of the message in the Flex conversation
 	HasIndex   bool
+	// FileIndexes are the indexes of the media messages that followed it (its files).
+	FileIndexes []int
 }
 
 // outbox drives a Ledger inside a workflow: it starts the deliveries that are ready, one per
@@ -150,10 +152,11 @@ func (o *outbox) localInThisTask(ctx workflow.Context) bool {
 }
 
 // tryLocal reports whether d's next try is the local-activity fast path: the first try of a
-// member DM or a Flex post.
+// member DM or a Flex post. One with files is not: moving files takes longer than a local try
+// may.
 func (o *outbox) tryLocal(d Delivery) bool {
 	return o.local && !o.holdLocal && !d.LocalTried && d.EditOf == nil && d.Attempts == 1 &&
-		(d.Dest.Kind == DestMember || d.Dest.Kind == DestFlex)
+		(d.Dest.Kind == DestMember || d.Dest.Kind == DestFlex) && len(d.Message.Files) == 0
 }
 
 func (o *outbox) ready(dest Destination) bool {
@@ -178,7 +181,8 @@ func (o *outbox) pump(ctx workflow.Context, sel workflow.Selector) {
 		seqs := []int64{seq}
 		if first, _ := o.ledger.Get(seq); o.local && batchable(*first) {
 			seqs = o.ledger.Following(seq, maxBatch, func(d Delivery) bool {
-				return batchable(d) && d.Attempts == first.Attempts && d.LocalTried == first.LocalTried
+				return batchable(d) && d.Attempts == first.Attempts && d.LocalTried == first.LocalTried &&
+					(len(d.Message.Files) > 0) == (len(first.Message.Files) > 0) // files never go local
 			})
 		}
 		batch := make([]Delivery, 0, len(seqs))
@@ -274,7 +278,7 @@ func (o *outbox) results(ctx workflow.Context, seqs []int64, f workflow.Future) 
 		err = f.Get(ctx, &r)
 		all := append([]activities.PostFlexMessageResult{r}, r.More...)
 		for i := range min(len(all), len(out)) {
-			out[i].FlexIndex, out[i].HasIndex = all[i].Index, all[i].MessageSID != ""
+			out[i].FlexIndex, out[i].HasIndex, out[i].FileIndexes = all[i].Index, all[i].MessageSID != "", all[i].FileIndexes
 		}
 	case d.Dest.Kind == DestAnnouncement:
 		var r activities.PostAnnouncementResult
@@ -432,9 +436,9 @@ func flexInput(link activities.FlexInteraction, ds []Delivery, withPrior bool) a
 		return max(d.Attempts-1, 0)
 	}
 	in := activities.PostFlexMessageInput{ConversationSID: link.ConversationSID, Identity: link.Identity,
-		Body: ds[0].Message.Content, DeliveryKey: ds[0].Key, PriorAttempts: prior(ds[0])}
+		Body: ds[0].Message.Content, Files: ds[0].Message.Files, DeliveryKey: ds[0].Key, PriorAttempts: prior(ds[0])}
 	for _, d := range ds[1:] {
-		in.More = append(in.More, activities.FlexMessage{Body: d.Message.Content, DeliveryKey: d.Key, PriorAttempts: prior(d)})
+		in.More = append(in.More, activities.FlexMessage{Body: d.Message.Content, Files: d.Message.Files, DeliveryKey: d.Key, PriorAttempts: prior(d)})
 	}
 	return in
 }

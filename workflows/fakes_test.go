@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -11,6 +12,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/flexcord/flexcord/activities"
+	"github.com/flexcord/flexcord/internal/transcript"
 )
 
 // fakeProviders stands in for Discord, Flex and the knowledge base in workflow tests. It records
@@ -56,6 +58,8 @@ type fakeProviders struct {
 	// flexBrokenAfter, when set, makes every post to Flex fail with a retryable error once Flex
 	// holds that many messages.
 	flexBrokenAfter int
+	// records are the transcripts written.
+	records fakeRecords
 }
 
 // batch records a call of activity name carrying n deliveries.
@@ -75,8 +79,8 @@ func (f *fakeProviders) batchesOf(name string) []int {
 	return append([]int(nil), f.batches[name]...)
 }
 
-// try counts a try of activity name and says whether it must be refused (busyLocal).
-func (f *fakeProviders) try(ctx context.Context, name string) error {
+// try counts a try of activity name (refuseLocal counted those refused).
+func (f *fakeProviders) try(ctx context.Context, name string) {
 	local := activity.GetInfo(ctx).IsLocalActivity
 	if f.tries == nil {
 		f.tries = map[string]*[2]int{}
@@ -86,13 +90,30 @@ func (f *fakeProviders) try(ctx context.Context, name string) error {
 	}
 	if local {
 		f.tries[name][0]++
-		if f.busyLocal {
-			return temporal.NewApplicationError("the worker's fast-path share is used up", ErrFastPathBusy)
-		}
 	} else {
 		f.tries[name][1]++
 	}
-	return nil
+}
+
+// refuseLocal refuses a local try of a batch of n deliveries when busyLocal is set, as the
+// worker's fast-path limit refuses the whole activity: each of the n had its local try.
+func (f *fakeProviders) refuseLocal(ctx context.Context, name string, n int) error {
+	if !activity.GetInfo(ctx).IsLocalActivity {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.busyLocal {
+		return nil
+	}
+	if f.tries == nil {
+		f.tries = map[string]*[2]int{}
+	}
+	if f.tries[name] == nil {
+		f.tries[name] = &[2]int{}
+	}
+	f.tries[name][0] += n
+	return temporal.NewApplicationError("the worker's fast-path share is used up", ErrFastPathBusy)
 }
 
 // triesOf returns the local and the regular tries of activity name.
@@ -121,6 +142,7 @@ func (f *fakeProviders) register(r worker.ActivityRegistry) {
 	r.RegisterActivityWithOptions(f.EditDirectMessage, activity.RegisterOptions{Name: "EditDirectMessage"})
 	r.RegisterActivityWithOptions(f.CheckFlexInteraction, activity.RegisterOptions{Name: "CheckFlexInteraction"})
 	r.RegisterActivityWithOptions(f.FetchAgentMessages, activity.RegisterOptions{Name: "FetchAgentMessages"})
+	r.RegisterActivityWithOptions(f.records.SaveTranscript, activity.RegisterOptions{Name: "SaveTranscript"})
 }
 
 func (f *fakeProviders) enter(dest string) func() {
@@ -139,6 +161,9 @@ func (f *fakeProviders) enter(dest string) func() {
 
 func (f *fakeProviders) SendDirectMessage(ctx context.Context, in activities.SendDirectMessageInput) (activities.SendDirectMessageResult, error) {
 	f.batch("SendDirectMessage", 1+len(in.More))
+	if err := f.refuseLocal(ctx, "SendDirectMessage", 1+len(in.More)); err != nil {
+		return activities.SendDirectMessageResult{}, err
+	}
 	return activities.SendEach(in, func(one activities.SendDirectMessageInput) (activities.SendDirectMessageResult, error) {
 		return f.sendOneDM(ctx, one)
 	})
@@ -148,9 +173,7 @@ func (f *fakeProviders) sendOneDM(ctx context.Context, in activities.SendDirectM
 	defer f.enter("member:" + in.UserID)()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.try(ctx, "SendDirectMessage"); err != nil {
-		return activities.SendDirectMessageResult{}, err
-	}
+	f.try(ctx, "SendDirectMessage")
 	if f.dmsClosed {
 		return activities.SendDirectMessageResult{}, temporal.NewNonRetryableApplicationError(
 			"discord: 50007 Cannot send messages to this user", activities.ErrCannotMessageUser, nil)
@@ -197,6 +220,9 @@ func (f *fakeProviders) CreateFlexInteraction(ctx context.Context, in activities
 
 func (f *fakeProviders) PostFlexMessage(ctx context.Context, in activities.PostFlexMessageInput) (activities.PostFlexMessageResult, error) {
 	f.batch("PostFlexMessage", 1+len(in.More))
+	if err := f.refuseLocal(ctx, "PostFlexMessage", 1+len(in.More)); err != nil {
+		return activities.PostFlexMessageResult{}, err
+	}
 	n := 0
 	return activities.PostEach(in, func(one activities.PostFlexMessageInput) (activities.PostFlexMessageResult, error) {
 		n++
@@ -217,9 +243,7 @@ func (f *fakeProviders) postOneFlex(ctx context.Context, in activities.PostFlexM
 	defer f.enter("flex:" + in.ConversationSID)()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.try(ctx, "PostFlexMessage"); err != nil {
-		return activities.PostFlexMessageResult{}, err
-	}
+	f.try(ctx, "PostFlexMessage")
 	if f.gone[in.ConversationSID] {
 		return activities.PostFlexMessageResult{}, temporal.NewNonRetryableApplicationError(
 			"twilio 20404: conversation not found", activities.ErrFlexConversationGone, nil)
@@ -333,4 +357,47 @@ func (f *fakeProviders) flexPosts() []activities.PostFlexMessageInput {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]activities.PostFlexMessageInput(nil), f.flex...)
+}
+
+// fakeRecords stands in for the blob store of transcripts: it keeps every line written, by
+// transcript and sequence number. fail, when set, decides whether a write fails (retryable).
+type fakeRecords struct {
+	mu     sync.Mutex
+	lines  map[string]map[int]transcript.Entry // transcript id → seq → line
+	users  map[string]string                   // transcript id → member
+	writes int
+	fail   func() bool
+}
+
+func (r *fakeRecords) SaveTranscript(ctx context.Context, in activities.SaveTranscriptInput) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fail != nil && r.fail() {
+		return temporal.NewApplicationError("blob store unavailable", "BlobStoreUnavailable")
+	}
+	if r.lines == nil {
+		r.lines, r.users = map[string]map[int]transcript.Entry{}, map[string]string{}
+	}
+	c := in.Chunk
+	if r.lines[c.TranscriptID] == nil {
+		r.lines[c.TranscriptID] = map[int]transcript.Entry{}
+	}
+	r.users[c.TranscriptID] = c.DiscordUserID
+	for _, e := range c.Entries {
+		r.lines[c.TranscriptID][e.Seq] = e
+	}
+	r.writes++
+	return nil
+}
+
+// transcript returns the lines written of a transcript, in order.
+func (r *fakeRecords) transcript(id string) []transcript.Entry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []transcript.Entry
+	for _, e := range r.lines[id] {
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(a, b transcript.Entry) int { return a.Seq - b.Seq })
+	return out
 }

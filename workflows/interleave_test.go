@@ -93,6 +93,8 @@ type world struct {
 	caseInputs     []CaseInput
 	caseEvents     map[string][]CaseEventSignal
 	agentSeq       int
+	// records are the transcripts written to the blob store.
+	records fakeRecords
 }
 
 type dmRecord struct {
@@ -111,10 +113,19 @@ type flexMsg struct {
 	sid, key, body string
 	index          int
 	agent          bool
+	// file is the name of the file the message carries (a media message).
+	file string
 }
 
 func newWorld(seed uint64) *world {
-	return &world{seed: seed, calls: map[string]int{}, convs: map[string]*flexConv{}, caseEvents: map[string][]CaseEventSignal{}}
+	w := &world{seed: seed, calls: map[string]int{}, convs: map[string]*flexConv{}, caseEvents: map[string][]CaseEventSignal{}}
+	// The blob store of transcripts fails one write in ten.
+	w.records.fail = func() bool {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return w.roll("record") < 0.1
+	}
+	return w
 }
 
 // roll returns the fate of the next call of an activity type, in [0, 1). The caller holds mu.
@@ -167,7 +178,11 @@ func (w *world) sendOneDM(ctx context.Context, in activities.SendDirectMessageIn
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	now, r := w.now(), w.rollFor(ctx, "dm", in.Nonce, in.PriorAttempts)
-	w.dmAttempts = append(w.dmAttempts, in.Message.Content)
+	tried := in.Message.Content
+	for _, f := range in.Message.Files {
+		tried += " [file:" + f.Name + "]"
+	}
+	w.dmAttempts = append(w.dmAttempts, tried)
 	if now.Before(w.dmsClosedUntil) {
 		return activities.SendDirectMessageResult{}, temporal.NewNonRetryableApplicationError("discord 50007: cannot send messages to this user", activities.ErrCannotMessageUser, nil)
 	}
@@ -255,12 +270,39 @@ func (w *world) postOneFlex(ctx context.Context, in activities.PostFlexMessageIn
 	if r < 0.1 {
 		return activities.PostFlexMessageResult{}, errUnavailable("twilio")
 	}
-	m := flexMsg{sid: fmt.Sprintf("IMm%d", len(conv.msgs)), key: in.DeliveryKey, body: in.Body, index: len(conv.msgs)}
-	conv.msgs = append(conv.msgs, m)
-	if r > 0.94 {
-		return activities.PostFlexMessageResult{}, errUnavailable("twilio (after posting)")
+	var res activities.PostFlexMessageResult
+	if in.Body != "" {
+		m := flexMsg{sid: fmt.Sprintf("IMm%d", len(conv.msgs)), key: in.DeliveryKey, body: in.Body, index: len(conv.msgs)}
+		conv.msgs = append(conv.msgs, m)
+		if r > 0.94 {
+			return activities.PostFlexMessageResult{}, errUnavailable("twilio (after posting)")
+		}
+		res = activities.PostFlexMessageResult{MessageSID: m.sid, Index: m.index}
 	}
-	return activities.PostFlexMessageResult{MessageSID: m.sid, Index: m.index}, nil
+	// Each file is a media message of its own after the text, under a key of its own, as the
+	// real activity posts them; a retry looks for each.
+	for i, f := range in.Files {
+		key := fmt.Sprintf("%s.f%d", in.DeliveryKey, i+1)
+		var found *flexMsg
+		for j := range conv.msgs {
+			if conv.msgs[j].key == key && (activity.GetInfo(ctx).Attempt > 1 || in.PriorAttempts > 0) {
+				found = &conv.msgs[j]
+			}
+		}
+		if found == nil {
+			if w.rollFor(ctx, "file", key, in.PriorAttempts) < 0.1 {
+				return res, errUnavailable("twilio media")
+			}
+			conv.msgs = append(conv.msgs, flexMsg{sid: fmt.Sprintf("IMm%d", len(conv.msgs)), key: key, body: "[file]", file: f.Name, index: len(conv.msgs)})
+			found = &conv.msgs[len(conv.msgs)-1]
+		}
+		if res.MessageSID == "" {
+			res.MessageSID, res.Index = found.sid, found.index
+		} else {
+			res.FileIndexes = append(res.FileIndexes, found.index)
+		}
+	}
+	return res, nil
 }
 
 func (w *world) CloseFlexInteraction(ctx context.Context, in activities.CloseFlexInteractionInput) error {
@@ -300,7 +342,11 @@ func (w *world) FetchAgentMessages(ctx context.Context, in activities.FetchAgent
 		if m.index > in.AfterIndex {
 			res.LastIndex = m.index
 			if m.agent {
-				res.Messages = append(res.Messages, activities.AgentMessage{SID: m.sid, Index: m.index, Body: m.body})
+				am := activities.AgentMessage{SID: m.sid, Index: m.index, Body: m.body}
+				if m.file != "" {
+					am.Files = []activities.File{{Name: m.file, ContentType: "application/pdf", Size: 2048, MediaSID: "ME" + m.sid, ServiceSID: "IS1"}}
+				}
+				res.Messages = append(res.Messages, am)
 			}
 		}
 	}
@@ -393,6 +439,9 @@ func (w *world) writeAgent(sid string) (flexMsg, bool) {
 	}
 	w.agentSeq++
 	m := flexMsg{sid: fmt.Sprintf("IMa%03d", w.agentSeq), body: fmt.Sprintf("a%03d from the agent", w.agentSeq), index: len(conv.msgs), agent: true}
+	if w.roll("agent file") < 0.2 {
+		m.file = fmt.Sprintf("g%03d.pdf", w.agentSeq)
+	}
 	conv.msgs = append(conv.msgs, m)
 	return m, true
 }
@@ -413,8 +462,10 @@ type harness struct {
 
 	memberSeq    int
 	sentDMs      []UserMessageSignal
-	runStartDMs  int             // DMs sent before the current conversation started
-	accepted     map[string]bool // member tokens signalled (first time)
+	runStartDMs  int                   // DMs sent before the current conversation started
+	accepted     map[string]bool       // member tokens signalled (first time)
+	memberFiles  map[string]memberFile // member token → the file its message carried
+	changes      []caseChange          // edits and deletions made while a case was open
 	agentSignals []AgentMessageSignal
 	statusLog    []statusAt
 	opClosed     [][2]int // runs and episodes an operator closed
@@ -454,17 +505,30 @@ type statusAt struct {
 	st  ConversationStatus
 }
 
+// caseChange is an edit or deletion of a DM made while the conversation had case caseID.
+type caseChange struct {
+	caseID string
+	sig    UserMessageChangedSignal
+}
+
+// memberFile is a file a member attached to a message; refused ones are over the size cap.
+type memberFile struct {
+	name    string
+	refused bool
+}
+
 type agentWrite struct {
 	token   string
 	at      time.Duration
 	episode int
+	file    string // the file the message carries, if any
 }
 
 func newHarness(t *testing.T, seed uint64) *harness {
 	h := &harness{
 		t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, 0x5eed)), w: newWorld(seed),
 		start:    time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC),
-		accepted: map[string]bool{}, lost: map[string]bool{}, convClosedAt: map[string]statusAt{},
+		accepted: map[string]bool{}, memberFiles: map[string]memberFile{}, lost: map[string]bool{}, convClosedAt: map[string]statusAt{},
 		agentWritten: map[string][]agentWrite{},
 	}
 	h.opts = ConversationOptions{
@@ -491,6 +555,7 @@ func (h *harness) generate() {
 	kinds := []kind{
 		{"member DM", 22, (*harness).memberDM},
 		{"member DM again (redelivery)", 3, (*harness).memberDMAgain},
+		{"member edits or deletes a DM", 3, (*harness).memberChanges},
 		{"/helpme", 5, (*harness).helpMe},
 		{"click Talk to a human", 6, (*harness).talkToHuman},
 		{"click This solved it", 3, func(h *harness) { h.click(ActionSolved, 0, "") }},
@@ -627,6 +692,17 @@ func (h *harness) memberDM() {
 		text = token + " thanks"
 	}
 	sig.Text = text
+	if r := h.rng.IntN(100); r < 15 {
+		// A screenshot with the message; one in five is over the size cap.
+		f := memberFile{name: "f" + token[1:] + ".png", refused: r < 3}
+		size := int64(2048)
+		if f.refused {
+			size = 30 << 20
+		}
+		sig.Files = []Attachment{{ID: "F" + token, Name: f.name, ContentType: "image/png", Size: size, URL: "https://cdn.discordapp.com/attachments/1/" + f.name}}
+		h.memberFiles[token] = f
+		text += " + " + f.name
+	}
 	h.sentDMs = append(h.sentDMs, sig)
 	h.accepted[token] = true
 	h.logf("member DM %q (wants human %v)", text, sig.WantsHuman)
@@ -643,6 +719,28 @@ func (h *harness) memberDMAgain() {
 	sig := h.sentDMs[h.runStartDMs+h.rng.IntN(len(h.sentDMs)-h.runStartDMs)]
 	h.logf("member DM %s delivered again", sig.EventID)
 	h.signal(SignalUserMessage, sig)
+}
+
+// memberChanges edits or deletes one of the member's DMs; an edit that lands while the
+// conversation has a case must be in that case's transcript.
+func (h *harness) memberChanges() {
+	if len(h.sentDMs) == 0 {
+		return
+	}
+	st := h.current()
+	sig := h.sentDMs[h.rng.IntN(len(h.sentDMs))]
+	ch := UserMessageChangedSignal{MessageID: sig.EventID, Member: testMember}
+	if h.rng.IntN(10) < 7 {
+		ch.EventID, ch.Text = fmt.Sprintf("edit:%s:%d", sig.EventID, len(h.lines)), fmt.Sprintf("x%03d edited", len(h.lines))
+		h.logf("member edits DM %s to %q", sig.EventID, ch.Text)
+	} else {
+		ch.EventID, ch.Deleted = "delete:"+sig.EventID, true
+		h.logf("member deletes DM %s", sig.EventID)
+	}
+	if st.CaseID != "" && st.Stage != StageClosed {
+		h.changes = append(h.changes, caseChange{caseID: st.CaseID, sig: ch})
+	}
+	h.signal(SignalUserMessageChanged, ch)
 }
 
 func (h *harness) helpMe() {
@@ -697,8 +795,11 @@ func (h *harness) agentWrites() {
 		return
 	}
 	sid := st.Flex.ConversationSID
-	h.agentWritten[sid] = append(h.agentWritten[sid], agentWrite{token: m.body[:4], at: h.now(), episode: st.Episode})
+	h.agentWritten[sid] = append(h.agentWritten[sid], agentWrite{token: m.body[:4], at: h.now(), episode: st.Episode, file: m.file})
 	sig := AgentMessageSignal{EventID: m.sid, CaseID: st.CaseID, Text: m.body, ConversationSID: sid, Index: m.index, HasIndex: true}
+	if m.file != "" {
+		sig.Files = []Attachment{{ID: "ME" + m.sid, Name: m.file, ContentType: "application/pdf", Size: 2048, MediaSID: "ME" + m.sid, ServiceSID: "IS1"}}
+	}
 	h.agentSignals = append(h.agentSignals, sig)
 	switch r := h.rng.IntN(100); {
 	case r < 12:
@@ -859,7 +960,7 @@ func (h *harness) newEnv(at time.Time) *testsuite.TestWorkflowEnvironment {
 		{"SendInteractionFollowUp", w.SendInteractionFollowUp}, {"PostChannelMessage", w.PostChannelMessage},
 		{"CreateFlexInteraction", w.CreateFlexInteraction}, {"PostFlexMessage", w.PostFlexMessage},
 		{"CloseFlexInteraction", w.CloseFlexInteraction}, {"CheckFlexInteraction", w.CheckFlexInteraction},
-		{"FetchAgentMessages", w.FetchAgentMessages},
+		{"FetchAgentMessages", w.FetchAgentMessages}, {"SaveTranscript", w.records.SaveTranscript},
 	}
 	for _, a := range acts {
 		env.RegisterActivityWithOptions(a.fn, activity.RegisterOptions{Name: a.name})
@@ -985,6 +1086,8 @@ func (h *harness) run() []string {
 	h.checkNoDoubles()
 	h.checkOrder()
 	h.checkNothingLost()
+	h.checkRecords()
+	h.checkMemberFiles()
 	h.checkClosedStaysClosed()
 	return h.problems
 }
@@ -1008,6 +1111,8 @@ func (h *harness) checkBounded(s *ConversationState) {
 		h.fail("seen-set holds %d ids, over its bound %d", len(s.Seen.IDs), s.Seen.Max)
 	case len(s.Transcript) > h.opts.TranscriptTail:
 		h.fail("transcript holds %d lines", len(s.Transcript))
+	case recordLines(s.Record) > recordUnassigned+100:
+		h.fail("carried record holds %d lines", recordLines(s.Record))
 	case len(s.Ledger.Queue) > 300 || len(s.Buttons) > 8 || len(s.HeldAgentMessages) > 200 || len(s.Ops.CloseFlex) > 20:
 		h.fail("carried state grew: ledger %d buttons %d held %d closes %d", len(s.Ledger.Queue), len(s.Buttons), len(s.HeldAgentMessages), len(s.Ops.CloseFlex))
 	}
@@ -1177,8 +1282,106 @@ func (h *harness) checkNothingLost() {
 			if wr.at <= closed.at && wr.episode == closed.st.Episode && !strings.Contains(tried, wr.token) {
 				h.fail("agent message %s in %s never reached the member", wr.token, sid)
 			}
+			if wr.file != "" && strings.Contains(tried, wr.token) && !strings.Contains(tried, wr.token+" from the agent [file:"+wr.file+"]") {
+				h.fail("agent message %s reached the member without its file %s", wr.token, wr.file)
+			}
 		}
 	}
+}
+
+// checkRecords: every case has one transcript in the blob store, its lines numbered without a
+// gap or a double, and every member message the agent got is in its case's transcript.
+func (h *harness) checkRecords() {
+	for _, s := range h.statusLog {
+		if s.st.TranscriptLost > 0 {
+			return // the store failed through the end; the loss is logged and counted
+		}
+	}
+	for _, in := range h.w.caseInputs {
+		lines := h.w.records.transcript(in.CaseID)
+		if len(lines) == 0 {
+			h.fail("case %s has no transcript", in.CaseID)
+			continue
+		}
+		for i := 1; i < len(lines); i++ {
+			if lines[i].Seq != lines[i-1].Seq+1 {
+				h.fail("transcript of %s jumps from line %d to %d", in.CaseID, lines[i-1].Seq, lines[i].Seq)
+				break
+			}
+		}
+		if u := h.w.records.users[in.CaseID]; u != testUser {
+			h.fail("transcript of %s is kept for member %q", in.CaseID, u)
+		}
+	}
+	for _, ch := range h.changes {
+		found := false
+		for _, e := range h.w.records.transcript(ch.caseID) {
+			if e.Ref == ch.sig.MessageID && (e.Kind == "delete") == ch.sig.Deleted && e.Text == ch.sig.Text {
+				found = true
+			}
+		}
+		if !found {
+			h.fail("%s of DM %s is not in the transcript of %s", ch.sig.EventID, ch.sig.MessageID, ch.caseID)
+		}
+	}
+	for _, sid := range h.w.convOrder {
+		conv := h.w.convs[sid]
+		var text strings.Builder
+		for _, e := range h.w.records.transcript(conv.caseID) {
+			text.WriteString(e.Text + "\n")
+		}
+		for _, m := range conv.msgs {
+			if tok := memberToken.FindString(m.body); !m.agent && tok != "" && !strings.Contains(text.String(), tok) {
+				h.fail("member message %s reached the agent of %s but is not in the case's transcript", tok, conv.caseID)
+			}
+		}
+	}
+}
+
+// checkMemberFiles: a member's file reaches Flex at most once, after its message's text, and a
+// file over the cap never does; a member whose message went to the agent is told.
+func (h *harness) checkMemberFiles() {
+	posted := map[string]int{}
+	toAgent := map[string]bool{} // member tokens whose text reached Flex
+	for _, sid := range h.w.convOrder {
+		textAt := map[string]int{}
+		for _, m := range h.w.convs[sid].msgs {
+			if tok := memberToken.FindString(m.body); !m.agent && tok != "" {
+				if _, ok := textAt[tok]; !ok {
+					textAt[tok] = m.index
+				}
+				toAgent[tok] = true
+			}
+			if m.file == "" || m.agent {
+				continue
+			}
+			posted[m.file]++
+			tok := "m" + strings.TrimSuffix(m.file[1:], ".png")
+			if at, ok := textAt[tok]; ok && at > m.index {
+				h.fail("file %s reached %s before the text of its message", m.file, sid)
+			}
+		}
+	}
+	tried := strings.Join(h.w.dmAttempts, "\n")
+	for tok, f := range h.memberFiles {
+		switch {
+		case posted[f.name] > 1:
+			h.fail("file %s of %s reached Flex %d times", f.name, tok, posted[f.name])
+		case f.refused && posted[f.name] > 0:
+			h.fail("file %s is over the cap and reached Flex", f.name)
+		case f.refused && toAgent[tok] && !h.dmsClosedEver && !strings.Contains(tried, f.name):
+			h.fail("the member was not told that %s was not passed on", f.name)
+		}
+	}
+}
+
+// recordLines counts the lines a record holds.
+func recordLines(r RecordState) int {
+	n := 0
+	for _, ch := range r.Unsaved {
+		n += len(ch.Entries)
+	}
+	return n
 }
 
 func (h *harness) episodeChanged(run, episode int, until time.Duration) bool {

@@ -24,8 +24,11 @@ const (
 	// (outbox.local, localTry), then as a regular activity; the DMs or posts queued for one
 	// destination go out together in one activity (outbox.pump).
 	behaviourLocalDelivery = 3
+	// behaviourRecord: every transcript line also goes into the case's durable record in the
+	// blob store (record.go); the agent gets the whole bot stage when the case is handed over.
+	behaviourRecord = 4
 	// behaviourLatest is what workflows that start now run.
-	behaviourLatest = behaviourLocalDelivery
+	behaviourLatest = behaviourRecord
 )
 
 // behaviourOf reads the behaviour version of a workflow that starts fresh.
@@ -42,6 +45,9 @@ func (c *conversation) v2() bool { return c.s.Behaviour >= behaviourEveryPathEnd
 
 // fastRelay reports whether the conversation runs with the fast-relay behaviour.
 func (c *conversation) fastRelay() bool { return c.s.Behaviour >= behaviourFastRelay }
+
+// record reports whether the conversation keeps a durable record of its cases (record.go).
+func (c *conversation) record() bool { return c.s.Behaviour >= behaviourRecord }
 
 // localDelivery reports whether the conversation tries its relayed messages as local activities
 // first.

@@ -7,12 +7,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/flexcord/flexcord/ingress"
 	"github.com/flexcord/flexcord/internal/config"
 	"github.com/flexcord/flexcord/internal/devserver"
 	"github.com/flexcord/flexcord/internal/devstack"
 	"github.com/flexcord/flexcord/internal/feedadmin"
+	"github.com/flexcord/flexcord/internal/payloadcodec"
 	"github.com/flexcord/flexcord/internal/telemetry"
 	"github.com/flexcord/flexcord/sandbox/feedemu"
 )
@@ -62,6 +67,7 @@ func devCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	b := config.NewBinder(fs)
 	var c common
 	var k kbSettings
+	var cs codecSettings
 	var httpAddr, dataDir, feedsFile, discordEmuAddr, twilioEmuAddr string
 	var temporalPort, uiPort int
 	c.bind(b)
@@ -80,6 +86,8 @@ func devCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	b.String(&feedsFile, "feeds-file", "FLEXCORD_FEEDS_FILE", "", "YAML or JSON file of #announcements sources, applied at start (see README, Announcements)")
 	b.String(&discordEmuAddr, "discord-emulator-addr", "FLEXCORD_DISCORD_EMULATOR_ADDR", "127.0.0.1:0", "address of the Discord emulator (REST, gateway, control API); port 0 picks a free one")
 	b.String(&twilioEmuAddr, "twilio-emulator-addr", "FLEXCORD_TWILIO_EMULATOR_ADDR", "127.0.0.1:0", "address of the Twilio emulator (REST by Host, control API); port 0 picks a free one")
+	describePayloadKeys(b)
+	cs.bind(b)
 	describeFeedSecrets(b)
 	describeTelemetry(b)
 	if err := parse(fs, b, args); err != nil {
@@ -89,10 +97,15 @@ func devCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	enc, err := devCodec(dataDir, &cs)
+	if err != nil {
+		return err
+	}
 	opts := devstack.Options{
 		DataDir: dataDir, HTTPAddr: httpAddr, TemporalPort: temporalPort, UIPort: uiPort, UI: true,
-		Log: log, ServerLog: log, Conversation: c.conv, MaxInFlight: c.maxInFlight, MaxBacklogAge: c.maxBacklogAge, MaxSignalRate: float64(c.maxSignalRate), SampleFeed: true,
+		Log: log, ServerLog: log, Conversation: c.conversation(), MaxInFlight: c.maxInFlight, MaxBacklogAge: c.maxBacklogAge, MaxSignalRate: float64(c.maxSignalRate), SampleFeed: true,
 		DiscordEmulatorAddr: discordEmuAddr, TwilioEmulatorAddr: twilioEmuAddr,
+		PayloadCodec: enc.cfg.Codec, CodecToken: enc.cfg.Token, CodecCORSOrigins: enc.cfg.AllowedOrigins,
 	}
 	if feedsFile != "" {
 		sources, err := feedadmin.LoadFile(feedsFile)
@@ -145,6 +158,12 @@ func devCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fmt.Fprintf(stdout, "  Temporal frontend  %s (namespace %s, data in %s)\n", st.TemporalAddr, st.Namespace, dataDir)
 	fmt.Fprintf(stdout, "  Temporal UI        %s\n", st.UIURL)
 	fmt.Fprintf(stdout, "  ingress            %s  (/healthz /readyz /metrics)\n", st.URL)
+	fmt.Fprintf(stdout, "  payload keys       %s\n", enc.keys)
+	fmt.Fprintf(stdout, "  codec endpoint     %s  (bearer token %s; the Temporal UI decodes through it)\n", st.CodecURL, enc.token)
+	if dataDir != "" {
+		blobs := filepath.Join(dataDir, "blobs")
+		fmt.Fprintf(stdout, "  transcripts        %s  (flexcord cases transcript ID --blob-dir %s)\n", blobs, blobs)
+	}
 	if st.Discord != nil {
 		fmt.Fprintf(stdout, "  Discord emulator   %s  (REST /api/v9, gateway %s, control /_emu/discord/)\n", st.Discord.URL(), st.Discord.GatewayURL())
 	}
@@ -170,4 +189,49 @@ func devCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	return stopErr
+}
+
+// devCodecSetup is how `flexcord dev` encrypts payloads, and where its keys and token are.
+type devCodecSetup struct {
+	cfg         ingress.CodecConfig
+	keys, token string // where they come from, for people
+}
+
+// devCodec returns the payload keys and codec token of FLEXCORD_PAYLOAD_KEYS (or _FILE) and
+// FLEXCORD_CODEC_TOKEN; those not set are read from the data directory, and generated there the
+// first time, so that the histories of that directory stay readable across restarts.
+func devCodec(dataDir string, cs *codecSettings) (devCodecSetup, error) {
+	var setup devCodecSetup
+	codec, err := payloadcodec.FromEnv(os.LookupEnv)
+	if err != nil {
+		return setup, err
+	}
+	setup.keys = "from " + payloadcodec.EnvKeys
+	if v, _ := os.LookupEnv(payloadcodec.EnvKeyFile); v != "" {
+		setup.keys = "from " + v
+	}
+	if codec == nil {
+		var path string
+		var created bool
+		if codec, path, created, err = devstack.LoadOrCreatePayloadKeys(dataDir); err != nil {
+			return setup, fmt.Errorf("payload keys of flexcord dev: %w", err)
+		}
+		if created {
+			path += " (generated)"
+		}
+		setup.keys = path + "; histories are encrypted with it"
+	}
+	setup.token = "from FLEXCORD_CODEC_TOKEN"
+	if strings.TrimSpace(cs.token) == "" {
+		path, created := "", false
+		if cs.token, path, created, err = devstack.LoadOrCreateCodecToken(dataDir); err != nil {
+			return setup, fmt.Errorf("codec token of flexcord dev: %w", err)
+		}
+		if created {
+			path += " (generated)"
+		}
+		setup.token = "in " + path
+	}
+	setup.cfg, err = cs.config(codec)
+	return setup, err
 }

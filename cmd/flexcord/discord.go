@@ -130,6 +130,9 @@ func (p *discordProvider) addActivities(ctx context.Context, log *slog.Logger, a
 		return err
 	}
 	acts.Discord = activities.NewDiscord(s, log.With("provider", "discord"))
+	if acts.Files != nil {
+		acts.Files.CDN = s.Client // attachments come from Discord's CDN
+	}
 	return nil
 }
 

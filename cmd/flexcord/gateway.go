@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/flexcord/flexcord/ingress"
 	"github.com/flexcord/flexcord/internal/config"
+	"github.com/flexcord/flexcord/internal/payloadcodec"
 	"github.com/flexcord/flexcord/internal/telemetry"
 	"github.com/flexcord/flexcord/internal/temporalclient"
 )
@@ -63,6 +65,11 @@ func gatewayCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 	if p.configured() && p.token == "" {
 		return errors.New("DISCORD_TOKEN is not set: the gateway connects with the bot token")
 	}
+	// The client's payload keys; ingress.Server decodes with them what it reads outside the client.
+	payloadCodec, err := payloadcodec.FromEnv(os.LookupEnv)
+	if err != nil {
+		return err
+	}
 	log, err := c.logger(stderr)
 	if err != nil {
 		return err
@@ -80,7 +87,7 @@ func gatewayCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 	defer shutdownWithin(tel.Shutdown, 5*time.Second)
 	// A lazy client: the gateway starts, and answers /healthz, while Temporal is unreachable;
 	// DMs that arrive meanwhile are retried until Temporal takes them.
-	tc, co, err := temporalclient.Dial(temporalclient.Options{Logger: log, Telemetry: tel, Lazy: true})
+	tc, co, err := temporalclient.Dial(temporalclient.Options{Logger: log, Telemetry: tel, Lazy: true, PayloadCodec: payloadCodec})
 	if err != nil {
 		return err
 	}
@@ -117,8 +124,9 @@ func gatewayCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 	state := watchGateway(session)
 	ready.add("discord gateway", state.check)
 	in := ingress.New(ingress.Config{
-		Temporal: tc, Namespace: co.Namespace, Log: log, Telemetry: tel, Conversation: c.conv,
+		Temporal: tc, Namespace: co.Namespace, Log: log, Telemetry: tel, Conversation: c.conversation(),
 		MaxInFlight: c.maxInFlight, MaxBacklogAge: c.maxBacklogAge, MaxSignalRate: float64(c.maxSignalRate),
+		Codec: ingress.CodecConfig{Codec: payloadCodec},
 	})
 	dcfg := ingress.DiscordConfig{ApplicationID: p.appID, Session: session, ShardID: p.shardID, ShardCount: p.shardCount}
 	runGateway(ctx, in, dcfg, state, log)

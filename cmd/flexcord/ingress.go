@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/flexcord/flexcord/ingress"
 	"github.com/flexcord/flexcord/internal/config"
+	"github.com/flexcord/flexcord/internal/payloadcodec"
 	"github.com/flexcord/flexcord/internal/telemetry"
 	"github.com/flexcord/flexcord/internal/temporalclient"
 )
@@ -29,6 +31,7 @@ func ingressCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 	b := config.NewBinder(fs)
 	var c common
 	var sb sandboxSettings
+	var cs codecSettings
 	var httpAddr string
 	var openGateway bool
 	c.bind(b)
@@ -42,6 +45,7 @@ func ingressCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 		p.bind(b)
 	}
 	sb.bind(b)
+	cs.bind(b)
 	describeFeedSecrets(b)
 	describeTemporal(b)
 	describeTelemetry(b)
@@ -57,10 +61,20 @@ func ingressCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 		}
 	}
 	discordOf(provs).gateway = openGateway
+	// The payload keys of the client, which the codec endpoint serves too.
+	payloadCodec, err := payloadcodec.FromEnv(os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	codecCfg, err := cs.config(payloadCodec)
+	if err != nil {
+		return err
+	}
 	log, err := c.logger(stderr)
 	if err != nil {
 		return err
 	}
+	cs.describe(codecCfg, log)
 	routeDiscordgoLogs(log)
 	ln, err := listen(httpAddr)
 	if err != nil {
@@ -73,7 +87,7 @@ func ingressCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	defer shutdownWithin(tel.Shutdown, 5*time.Second)
 	// A lazy client: ingress starts, and answers /healthz, while Temporal is unreachable.
-	tc, co, err := temporalclient.Dial(temporalclient.Options{Logger: log, Telemetry: tel, Lazy: true})
+	tc, co, err := temporalclient.Dial(temporalclient.Options{Logger: log, Telemetry: tel, Lazy: true, PayloadCodec: payloadCodec})
 	if err != nil {
 		return err
 	}
@@ -104,8 +118,9 @@ func ingressCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 			}
 		}
 		cfg := ingress.Config{
-			Temporal: tc, Namespace: co.Namespace, Log: log, Telemetry: tel, Conversation: c.conv,
+			Temporal: tc, Namespace: co.Namespace, Log: log, Telemetry: tel, Conversation: c.conversation(),
 			MaxInFlight: c.maxInFlight, MaxBacklogAge: c.maxBacklogAge, MaxSignalRate: float64(c.maxSignalRate),
+			Codec: codecCfg,
 		}
 		env := ingressEnv{goFn: func(f func(context.Context) error) { g.Go(func() error { return f(gctx) }) }, ready: ready}
 		for _, p := range provs {

@@ -324,6 +324,7 @@ func TestRolesThroughSandbox(t *testing.T) {
 	t.Cleanup(func() { _ = srv.Stop() })
 	t.Setenv("TEMPORAL_ADDRESS", srv.FrontendAddr)
 	t.Setenv("TEMPORAL_NAMESPACE", srv.Namespace)
+	t.Setenv("FLEXCORD_BLOB_DIR", t.TempDir()) // the worker's transcripts, not in the source tree
 	ingressAddr := closedAddr(t) // free now; ingress takes it below
 	sb := startSandbox(t, devstack.SandboxOptions{IngressURL: "http://" + ingressAddr})
 

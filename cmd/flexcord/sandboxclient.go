@@ -112,10 +112,12 @@ func getSandboxConfig(ctx context.Context, endpoint string) (*sandboxConfig, err
 	return &cfg, nil
 }
 
-// discordHosts are the hosts discordgo calls (REST; the gateway URL comes from GET /gateway).
+// discordHosts are the hosts discordgo calls (REST; the gateway URL comes from GET /gateway) and
+// the CDN hosts attachments are downloaded from.
 var discordHosts = map[string]bool{
 	"discord.com": true, "www.discord.com": true, "discordapp.com": true,
 	"canary.discord.com": true, "ptb.discord.com": true, "gateway.discord.gg": true,
+	"cdn.discordapp.com": true, "media.discordapp.net": true,
 }
 
 // sandboxTransport sends what discordgo and twilio-go address to Discord and Twilio to a sandbox

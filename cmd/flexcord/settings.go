@@ -6,10 +6,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"strings"
 	"time"
 
+	"github.com/flexcord/flexcord/activities"
+	"github.com/flexcord/flexcord/ingress"
 	"github.com/flexcord/flexcord/internal/config"
+	"github.com/flexcord/flexcord/internal/payloadcodec"
 	"github.com/flexcord/flexcord/internal/telemetry"
 	"github.com/flexcord/flexcord/workflows"
 )
@@ -21,6 +25,7 @@ type common struct {
 	maxInFlight         int
 	maxBacklogAge       time.Duration
 	maxSignalRate       int
+	attachmentMB        int
 }
 
 func (c *common) bind(b *config.Binder) {
@@ -36,6 +41,30 @@ func (c *common) bindConversation(b *config.Binder) {
 	b.Duration(&c.conv.LiveCheckAfter, "live-check-after", "FLEXCORD_LIVE_CHECK_AFTER", time.Hour, "check that Flex still has a live chat after this long with no message either way")
 	b.Duration(&c.conv.LiveMaxSilence, "live-max-silence", "FLEXCORD_LIVE_MAX_SILENCE", 24*time.Hour, "resolve a live chat with no message either way for this long")
 	b.Int(&c.conv.ContinueAsNewAfter, "continue-as-new-after", "FLEXCORD_CONTINUE_AS_NEW_AFTER", 2000, "signals per workflow run before it continues as new")
+	c.bindAttachments(b)
+}
+
+// bindAttachments binds the cap on one attachment: ingress puts it in the conversations it
+// starts, the worker applies it to the files it fetches.
+func (c *common) bindAttachments(b *config.Binder) {
+	b.Int(&c.attachmentMB, "max-attachment-mb", "FLEXCORD_MAX_ATTACHMENT_MB", activities.DefaultMaxFileBytes>>20, "largest attachment passed on either way, in MB (Discord itself takes at most 10 MB per file from a bot without boosts)")
+}
+
+// attachmentBytes is the attachment cap in bytes, once the flags are parsed (below 1 MB: the
+// default).
+func (c *common) attachmentBytes() int64 {
+	if c.attachmentMB < 1 {
+		return activities.DefaultMaxFileBytes
+	}
+	return int64(c.attachmentMB) << 20
+}
+
+// conversation is the options of the conversations this process starts, once the flags are
+// parsed.
+func (c *common) conversation() workflows.ConversationOptions {
+	o := c.conv
+	o.Attachments.MaxBytes = c.attachmentBytes()
+	return o
 }
 
 func (c *common) bindIngress(b *config.Binder) {
@@ -103,6 +132,56 @@ func describeTemporal(b *config.Binder) {
 		{"TEMPORAL_CONFIG_FILE", "", "Temporal client configuration file (TOML; default: temporal.toml in the user's config directory, when present)"},
 	} {
 		b.Describe(v.env, v.def, v.usage, v.env == "TEMPORAL_API_KEY" || strings.HasSuffix(v.env, "_KEY_DATA"))
+	}
+	describePayloadKeys(b)
+}
+
+// describePayloadKeys documents the payload keys every Temporal client reads
+// (temporalclient.ClientOptions, through payloadcodec.FromEnv), for -h.
+func describePayloadKeys(b *config.Binder) {
+	b.Describe("FLEXCORD_PAYLOAD_KEYS", "", "encrypt every payload written to Temporal (signals, inputs, results, memos, queries, updates) with AES-256-GCM: id:base64key[,id:base64key…], 32-byte keys; the first encrypts, all decrypt (rotate by putting a new key first); give every worker, ingress, gateway and CLI the same keys", true)
+	b.Describe("FLEXCORD_PAYLOAD_KEY_FILE", "", "file of payload keys instead of FLEXCORD_PAYLOAD_KEYS: the same id:base64key entries, one per line or comma-separated, # comments", false)
+}
+
+// codecSettings are the settings of ingress's codec endpoint (/codec/encode, /codec/decode).
+type codecSettings struct {
+	token, origins string
+}
+
+func (s *codecSettings) bind(b *config.Binder) {
+	b.Secret(&s.token, "", "FLEXCORD_CODEC_TOKEN", "bearer token of the codec endpoint /codec/encode and /codec/decode, for the Temporal UI and CLI (at least 16 characters; the endpoint is off without it or without payload keys)")
+	b.String(&s.origins, "", "FLEXCORD_CODEC_CORS_ORIGINS", "", "origins of Temporal UIs allowed to call the codec endpoint from the browser, comma-separated (e.g. https://temporal.example.com)")
+}
+
+// config checks the settings and returns the codec endpoint's configuration over codec (nil:
+// no payload keys).
+func (s *codecSettings) config(codec *payloadcodec.Codec) (ingress.CodecConfig, error) {
+	cfg := ingress.CodecConfig{Codec: codec, Token: strings.TrimSpace(s.token)}
+	if cfg.Token != "" && len(cfg.Token) < 16 {
+		return cfg, fmt.Errorf("FLEXCORD_CODEC_TOKEN: %d characters, want at least 16", len(cfg.Token))
+	}
+	for o := range strings.SplitSeq(s.origins, ",") {
+		o = strings.TrimRight(strings.TrimSpace(o), "/")
+		if o == "" {
+			continue
+		}
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" {
+			return cfg, fmt.Errorf("FLEXCORD_CODEC_CORS_ORIGINS: %q is not an origin such as https://temporal.example.com", o)
+		}
+		cfg.AllowedOrigins = append(cfg.AllowedOrigins, o)
+	}
+	return cfg, nil
+}
+
+// describe logs whether the codec endpoint is served.
+func (s *codecSettings) describe(cfg ingress.CodecConfig, log *slog.Logger) {
+	switch {
+	case cfg.Codec != nil && cfg.Token != "":
+		log.Info("codec endpoint on: /codec/encode and /codec/decode", "key_ids", cfg.Codec.KeyIDs(), "cors_origins", cfg.AllowedOrigins)
+	case cfg.Codec != nil:
+		log.Info("payloads are encrypted; the codec endpoint is off (set FLEXCORD_CODEC_TOKEN to serve it)", "key_ids", cfg.Codec.KeyIDs())
+	case cfg.Token != "":
+		log.Warn("FLEXCORD_CODEC_TOKEN is set but no payload key is: the codec endpoint is off")
 	}
 }
 

@@ -152,6 +152,9 @@ func (p *twilioProvider) addActivities(ctx context.Context, log *slog.Logger, ac
 		InactiveTimer: p.inactiveTimer,
 		ClosedTimer:   p.closedTimer,
 	}, log.With("provider", "twilio"))
+	if acts.Files != nil {
+		acts.Files.Media = rc.Media
+	}
 	log.Info("Twilio Flex activities ready", "twilio", p.credentials(), "workspace", p.workspaceSID, "webhook", p.baseURL()+ingress.TwilioConversationsPath)
 	return nil
 }

@@ -58,6 +58,8 @@ func workerCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	for _, p := range provs {
 		p.bind(b)
 	}
+	c.bindAttachments(b)
+	openBlobs := bindBlobStore(b)
 	sb.bind(b)
 	describeTemporal(b)
 	describeTelemetry(b)
@@ -139,7 +141,12 @@ func workerCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	defer store.Close()
 	reloadOnHangup(ctx, store, log)
-	acts, err := buildActivities(ctx, log, provs, store)
+	blobs, blobsDesc, err := openBlobs()
+	if err != nil {
+		return err
+	}
+	log.Info("transcripts and attachments kept in " + blobsDesc)
+	acts, err := buildActivities(ctx, log, provs, store, &activities.Files{Store: blobs, MaxBytes: c.attachmentBytes()})
 	if err != nil {
 		return err
 	}
@@ -240,9 +247,10 @@ func applyFeeds(ctx context.Context, tc client.Client, sources []feedadmin.Sourc
 	}
 }
 
-// buildActivities creates the activity structs of the configured providers and the knowledge base.
-func buildActivities(ctx context.Context, log *slog.Logger, provs []provider, store *kb.Store) (worker.Activities, error) {
-	acts := worker.Activities{Knowledge: activities.NewKnowledge(store), Feeds: activities.NewFeeds(nil, log.With("component", "feeds"))}
+// buildActivities creates the activity structs of the configured providers and the knowledge
+// base; the providers give files the clients it fetches attachments with.
+func buildActivities(ctx context.Context, log *slog.Logger, provs []provider, store *kb.Store, files *activities.Files) (worker.Activities, error) {
+	acts := worker.Activities{Knowledge: activities.NewKnowledge(store), Feeds: activities.NewFeeds(nil, log.With("component", "feeds")), Files: files}
 	for _, p := range provs {
 		if !p.configured() {
 			continue
@@ -251,5 +259,6 @@ func buildActivities(ctx context.Context, log *slog.Logger, provs []provider, st
 			return acts, fmt.Errorf("%s activities: %w", p.name(), err)
 		}
 	}
+	acts.Records = &activities.Records{Store: files.Store, Discord: acts.Discord}
 	return acts, nil
 }

@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,9 +32,11 @@ import (
 
 	"github.com/flexcord/flexcord/activities"
 	"github.com/flexcord/flexcord/ingress"
+	"github.com/flexcord/flexcord/internal/blobstore"
 	"github.com/flexcord/flexcord/internal/devserver"
 	"github.com/flexcord/flexcord/internal/discordsession"
 	"github.com/flexcord/flexcord/internal/feedadmin"
+	"github.com/flexcord/flexcord/internal/payloadcodec"
 	"github.com/flexcord/flexcord/internal/telemetry"
 	"github.com/flexcord/flexcord/internal/temporalclient"
 	"github.com/flexcord/flexcord/internal/twilioclient"
@@ -115,6 +118,17 @@ type Options struct {
 	// the mounted emulators alike). Tests use it to make ingress answer as it does when it is
 	// overloaded or down, and watch the providers send again.
 	IngressMiddleware func(http.Handler) http.Handler
+	// PayloadCodec encrypts every payload the stack writes to Temporal: the worker, ingress and
+	// the gateway share the stack's client, which has it. Nil: payloads are written plain.
+	PayloadCodec *payloadcodec.Codec
+	// CodecToken, with PayloadCodec, serves the codec endpoint at ingress's /codec (the bearer
+	// token it wants) and has the Temporal UI decode payloads through it.
+	CodecToken string
+	// CodecCORSOrigins are browser origins, besides the UI's, allowed to call ingress's /codec.
+	CodecCORSOrigins []string
+	// Blobs keeps transcripts and attachments; nil means a directory "blobs" in DataDir, or
+	// memory when DataDir is empty.
+	Blobs blobstore.Store
 }
 
 // Stack is a running flexcord.
@@ -124,6 +138,8 @@ type Stack struct {
 	TemporalAddr string
 	UIURL        string
 	Namespace    string
+	// CodecURL is the codec endpoint ingress serves (URL + "/codec"), empty when it is off.
+	CodecURL string
 	// Client is the stack's Temporal client.
 	Client client.Client
 	// Discord and Twilio are the emulators, nil when the real service is used.
@@ -131,6 +147,8 @@ type Stack struct {
 	Twilio  *twilioemu.Server
 	// Feeds is the sample feed server (mounted at feedemu.DefaultPrefix), nil with real services.
 	Feeds *feedemu.Server
+	// Blobs is the blob store of transcripts and attachments.
+	Blobs blobstore.Store
 	// Ingress is the stack's ingress server.
 	Ingress *ingress.Server
 
@@ -199,6 +217,10 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		DataDir: opts.DataDir, FrontendPort: opts.TemporalPort, UI: opts.UI, UIPort: opts.UIPort,
 		SearchAttributes: worker.SearchAttributeTypes(), LogLevel: opts.ServerLogLevel, Logger: opts.ServerLog,
 	}
+	if opts.PayloadCodec != nil && opts.CodecToken != "" {
+		s.CodecURL = s.URL + "/codec"
+		s.srvOpts.Codec = devserver.UICodec{Endpoint: s.CodecURL, Token: opts.CodecToken}
+	}
 	srv, err := devserver.Start(ctx, s.srvOpts)
 	if err != nil {
 		return nil, err
@@ -213,7 +235,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 
 	c, _, err := temporalclient.Dial(temporalclient.Options{
 		HostPort: srv.FrontendAddr, Namespace: srv.Namespace, IgnoreEnv: true, Logger: log, Telemetry: opts.Telemetry,
-		NoCompression: true,
+		NoCompression: true, PayloadCodec: opts.PayloadCodec,
 	})
 	if err != nil {
 		return nil, err
@@ -233,7 +255,8 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	}
 	acts := worker.Activities{Knowledge: activities.NewKnowledge(store), Feeds: activities.NewFeeds(nil, log.With("component", "feeds")), Limits: opts.Limits}
 	cfg := ingress.Config{Temporal: c, Log: log, Telemetry: opts.Telemetry, MaxInFlight: opts.MaxInFlight, Conversation: opts.Conversation,
-		MaxBacklogAge: opts.MaxBacklogAge, MaxSignalRate: opts.MaxSignalRate, Namespace: srv.Namespace}
+		MaxBacklogAge: opts.MaxBacklogAge, MaxSignalRate: opts.MaxSignalRate, Namespace: srv.Namespace,
+		Codec: ingress.CodecConfig{Codec: opts.PayloadCodec, Token: opts.CodecToken, AllowedOrigins: codecOrigins(srv.UIURL, opts.CodecCORSOrigins)}}
 	if mw := opts.IngressMiddleware; mw != nil {
 		cfg.Routes = append(cfg.Routes, func(_ *ingress.Server, r *mux.Router) { r.Use(mux.MiddlewareFunc(mw)) })
 	}
@@ -300,6 +323,15 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		WebhookURL: strings.TrimRight(tset.PublicURL, "/") + "/twilio/conversations",
 	}, log.With("component", "flex"))
 	cfg.Routes = append(cfg.Routes, ingress.TwilioRoutes(ingress.TwilioConfig{AuthToken: tset.Credentials.AuthToken, PublicURL: tset.PublicURL}))
+
+	// Transcripts and attachments.
+	if s.Blobs = opts.Blobs; s.Blobs == nil {
+		if s.Blobs, err = devBlobs(opts.DataDir); err != nil {
+			return nil, err
+		}
+	}
+	acts.Files = &activities.Files{Store: s.Blobs, CDN: session.Client, Media: rc.Media, MaxBytes: opts.Conversation.Attachments.MaxBytes}
+	acts.Records = &activities.Records{Store: s.Blobs, Discord: acts.Discord}
 
 	// #announcements: pushed items, and (when Discord is emulated) the sample feed.
 	cfg.Routes = append(cfg.Routes, ingress.AnnouncementsRoutes(ingress.AnnouncementsConfig{Secret: func(source string) ([]byte, bool) {
@@ -397,6 +429,19 @@ func (s *Stack) runFeed(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_ = json.NewEncoder(w).Encode(map[string]any{"new_items": res.Posted, "result": res})
+}
+
+// codecOrigins are the origins allowed to call ingress's /codec from a browser: the UI's (as
+// printed, and as localhost when it listens on 127.0.0.1) and extra.
+func codecOrigins(uiURL string, extra []string) []string {
+	var out []string
+	if uiURL != "" {
+		out = append(out, uiURL)
+		if u, err := url.Parse(uiURL); err == nil && u.Hostname() == "127.0.0.1" {
+			out = append(out, u.Scheme+"://localhost:"+u.Port())
+		}
+	}
+	return append(out, extra...)
 }
 
 // mount serves h for every path under prefix.
@@ -528,4 +573,16 @@ func (s *Stack) closeAll() error {
 	}
 	s.closers = nil
 	return errors.Join(errs...)
+}
+
+// devBlobs is the blob store of a stack: a directory in its data directory, or memory.
+func devBlobs(dataDir string) (blobstore.Store, error) {
+	if dataDir == "" {
+		return blobstore.NewMemory(), nil
+	}
+	d, err := blobstore.NewDir(filepath.Join(dataDir, "blobs"))
+	if err != nil {
+		return nil, fmt.Errorf("blob store: %w", err)
+	}
+	return d, nil
 }

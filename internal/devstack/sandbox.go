@@ -95,7 +95,7 @@ type SandboxOptions struct {
 // the sample blog and the sandbox page on one address, without Temporal or any role. Roles
 // reach it through FLEXCORD_SANDBOX_URL:
 //
-//   - /api/… and /gateway: the Discord emulator (REST and gateway websocket);
+//   - /api/…, /gateway and /attachments/…: the Discord emulator (REST, gateway websocket, CDN);
 //   - any request whose Host is a *.twilio.com product host: the Twilio emulator;
 //   - /_emu/discord/, /_emu/twilio/, /_emu/feeds/: the emulators' control APIs and the sample blog;
 //   - /sandbox: the page; SandboxConfigPath: the settings roles fetch; /healthz.
@@ -166,7 +166,7 @@ func StartSandbox(ctx context.Context, opts SandboxOptions) (sb *Sandbox, err er
 
 	mux := http.NewServeMux()
 	dh := s.Discord.Handler()
-	for _, p := range []string{"/api/", "/gateway", "/gateway/", "/_emu/discord/"} {
+	for _, p := range []string{"/api/", "/gateway", "/gateway/", "/attachments/", "/_emu/discord/"} {
 		mux.Handle(p, dh)
 	}
 	mux.Handle(twilioemu.ControlPrefix, s.Twilio)

@@ -26,6 +26,9 @@ import (
 // stops a call that hangs.
 const Timeout = 10 * time.Second
 
+// MediaTimeout bounds one upload or download of a file.
+const MediaTimeout = 2 * time.Minute
+
 // Credentials authenticate flexcord to Twilio. An API key and secret, when both are set, are used
 // instead of the account's auth token; AccountSID is always needed (it scopes the requests).
 type Credentials struct {
@@ -66,6 +69,8 @@ type RestClient struct {
 	ConversationsV1 *conversationsv1.ApiService
 	FlexV1          *flexv1.ApiService
 	TaskrouterV1    *taskrouterv1.ApiService
+	// Media is the Media Content Service (nil from NewWithClient).
+	Media *Media
 }
 
 // New returns a twilio-go client for creds whose requests go through transport (nil means
@@ -88,7 +93,10 @@ func New(creds Credentials, transport http.RoundTripper) *RestClient {
 		},
 	}
 	c.SetAccountSid(creds.AccountSID)
-	return NewWithClient(c)
+	rc := NewWithClient(c)
+	// Files take longer than API calls: the media client has a longer timeout of its own.
+	rc.Media = newMedia(creds, &http.Client{Transport: transport, Timeout: MediaTimeout})
+	return rc
 }
 
 // NewWithClient returns a RestClient whose services send their requests through c, for callers
