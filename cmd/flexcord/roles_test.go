@@ -325,7 +325,7 @@ func TestRolesThroughSandbox(t *testing.T) {
 	t.Setenv("TEMPORAL_ADDRESS", srv.FrontendAddr)
 	t.Setenv("TEMPORAL_NAMESPACE", srv.Namespace)
 	t.Setenv("FLEXCORD_BLOB_DIR", t.TempDir()) // the worker's transcripts, not in the source tree
-	ingressAddr := closedAddr(t) // free now; ingress takes it below
+	ingressAddr := closedAddr(t)               // free now; ingress takes it below
 	sb := startSandbox(t, devstack.SandboxOptions{IngressURL: "http://" + ingressAddr})
 
 	w := startRole(t, "worker", "--http-addr", "127.0.0.1:0", "--sandbox-url", sb.URL)
