@@ -35,7 +35,11 @@ const (
 )
 
 // secretNames are variables that must only ever come from a Secret.
-var secretNames = []string{"DISCORD_TOKEN", "TWILIO_AUTH_TOKEN", "TWILIO_API_SECRET", "TEMPORAL_API_KEY", "TEMPORAL_TLS_CLIENT_KEY_DATA"}
+var secretNames = []string{"DISCORD_TOKEN", "TWILIO_AUTH_TOKEN", "TWILIO_API_SECRET", "TEMPORAL_API_KEY", "TEMPORAL_TLS_CLIENT_KEY_DATA", "FLEXCORD_S3_ACCESS_KEY", "FLEXCORD_S3_SECRET_KEY"}
+
+// blobsPath is the blob store's default directory in the image (./data/blobs from the working
+// directory /home/nonroot, see Dockerfile), where the chart and compose.yaml mount its volume.
+const blobsPath = "/home/nonroot/data/blobs"
 
 func isSecretName(name string) bool {
 	return slices.Contains(secretNames, name) || strings.HasPrefix(name, "FLEXCORD_FEED_SECRET_")
@@ -132,6 +136,43 @@ func renderFails(t *testing.T, args ...string) string {
 		t.Fatalf("helm template %s succeeded, want an error; it printed:\n%s", strings.Join(args, " "), out)
 	}
 	return errOut
+}
+
+// renderNotes renders the chart's NOTES.txt with those values and returns the text `helm install`
+// would print. `helm template` renders NOTES.txt but does not print it, and `helm install
+// --dry-run` needs a cluster, so it renders a copy of the chart with one more template: a
+// ConfigMap whose data is NOTES.txt, unchanged, rendered by the same engine with the same values.
+func renderNotes(t *testing.T, args ...string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "flexcord")
+	if err := os.CopyFS(dir, os.DirFS(chartDir)); err != nil {
+		t.Fatal(err)
+	}
+	notes, err := os.ReadFile(filepath.Join(dir, "templates", "NOTES.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const name = "templates/zz-test-notes.yaml"
+	wrapper := `{{- define "flexcord-test.notes" }}` + string(notes) + `{{ end }}
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: flexcord-test-notes
+data:
+  NOTES.txt: {{ include "flexcord-test.notes" . | toJson }}
+`
+	if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(name)), []byte(wrapper), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, err := helm(t, append([]string{"template", release, dir, "--namespace", "support", "--kube-version", kubeVersion, "--show-only", name}, args...)...)
+	if err != nil {
+		t.Fatalf("helm template (NOTES.txt) %s: %v\n%s", strings.Join(args, " "), err, errOut)
+	}
+	docs, err := parseDocuments(out)
+	if err != nil || len(docs) != 1 {
+		t.Fatalf("rendering NOTES.txt printed %d documents (%v):\n%s", len(docs), err, out)
+	}
+	return str(dig(docs[0], "data", "NOTES.txt"))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -312,6 +353,72 @@ func checkNoSecretValues(t *testing.T, ms manifests) {
 	}
 }
 
+// blobVolume returns the volume a workload's container mounts at blobsPath, or nil when it mounts
+// none there; it fails when the mount is read-only or names no volume of the pod.
+func blobVolume(t *testing.T, w object) map[string]any {
+	t.Helper()
+	var name string
+	for _, m := range list(dig(container(t, w), "volumeMounts")) {
+		if str(dig(m, "mountPath")) != blobsPath {
+			continue
+		}
+		if name != "" {
+			t.Errorf("%s %s mounts two volumes at %s", w.kind(), w.name(), blobsPath)
+		}
+		name = str(dig(m, "name"))
+		if dig(m, "readOnly") == true || dig(m, "subPath") != nil {
+			t.Errorf("%s %s mounts %s read-only or a subPath of it: %v", w.kind(), w.name(), blobsPath, m)
+		}
+	}
+	if name == "" {
+		return nil
+	}
+	for _, v := range list(dig(w, "spec", "template", "spec", "volumes")) {
+		if str(dig(v, "name")) == name {
+			m, _ := v.(map[string]any)
+			return m
+		}
+	}
+	t.Errorf("%s %s mounts volume %q at %s but has no such volume", w.kind(), w.name(), name, blobsPath)
+	return nil
+}
+
+// blobEnv returns the names of a container's variables that choose the blob store.
+func blobEnv(c map[string]any) []string {
+	var out []string
+	for _, e := range list(c["env"]) {
+		if name := str(dig(e, "name")); strings.HasPrefix(name, "FLEXCORD_S3_") || name == "FLEXCORD_BLOB_DIR" {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// checkBlobsWorkerOnly checks that only the worker is given the blob store: the ingress and
+// gateway pods mount nothing at blobsPath and get no store variable, and the ConfigMap (read by
+// every role) chooses no store either.
+func checkBlobsWorkerOnly(t *testing.T, ms manifests) {
+	t.Helper()
+	for _, w := range ms.workloads() {
+		if w.name() == "flexcord-worker" {
+			continue
+		}
+		if v := blobVolume(t, w); v != nil {
+			t.Errorf("%s %s mounts the blob store (%v); only the worker uses it", w.kind(), w.name(), v)
+		}
+		if names := blobEnv(container(t, w)); len(names) > 0 {
+			t.Errorf("%s %s has blob store variables %v; only the worker uses the store", w.kind(), w.name(), names)
+		}
+	}
+	for _, cm := range ms.ofKind("ConfigMap") {
+		for name := range dig(cm, "data").(map[string]any) {
+			if strings.HasPrefix(name, "FLEXCORD_S3_") || name == "FLEXCORD_BLOB_DIR" {
+				t.Errorf("ConfigMap %s holds %s, which every role reads; the store is the worker's", cm.name(), name)
+			}
+		}
+	}
+}
+
 // ---------------------------------------------------------------------------------------------
 // Helm: lint
 
@@ -325,6 +432,10 @@ func TestHelmLint(t *testing.T) {
 		{"default values with temporal.address", []string{"--set", "temporal.address=" + selfHostedAddress}},
 		{"examples/values-cloud.yaml", []string{"-f", chartDir + "/examples/values-cloud.yaml"}},
 		{"examples/values-selfhosted.yaml", []string{"-f", chartDir + "/examples/values-selfhosted.yaml"}},
+		{"blobs in an existing claim", []string{"--set", "temporal.address=" + selfHostedAddress,
+			"--set", "blobs.persistence.existingClaim=flexcord-transcripts"}},
+		{"blobs in S3", []string{"--set", "temporal.address=" + selfHostedAddress,
+			"--set", "blobs.s3.bucket=flexcord", "--set", "blobs.s3.existingSecret=flexcord-s3"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -564,6 +675,20 @@ func TestChartCloudExample(t *testing.T) {
 			t.Errorf("%s %s TEMPORAL_API_KEY from %q, want secret flexcord-temporal key api-key", w.kind(), w.name(), got)
 		}
 	}
+
+	// Blobs in S3: the worker's variables, no volume.
+	worker := ms.find(t, "Deployment", "flexcord-worker")
+	wc := container(t, worker)
+	if got := str(dig(envVar(wc, "FLEXCORD_S3_BUCKET"), "value")); got != "example-flexcord-transcripts" {
+		t.Errorf("worker FLEXCORD_S3_BUCKET = %q", got)
+	}
+	if got := str(dig(envVar(wc, "FLEXCORD_S3_SECRET_KEY"), "valueFrom", "secretKeyRef", "name")); got != "flexcord-s3" {
+		t.Errorf("worker FLEXCORD_S3_SECRET_KEY from Secret %q, want flexcord-s3", got)
+	}
+	if v := blobVolume(t, worker); v != nil {
+		t.Errorf("worker mounts %v at %s although blobs go to S3", v, blobsPath)
+	}
+	checkBlobsWorkerOnly(t, ms)
 	checkNoSecretValues(t, ms)
 }
 
@@ -630,6 +755,16 @@ func TestChartSelfHostedExample(t *testing.T) {
 			t.Errorf("%s %s has TEMPORAL_API_KEY although no API key is configured", w.kind(), w.name())
 		}
 	}
+
+	// Blobs on the claim the chart creates, shared by the three workers.
+	pvc := ms.find(t, "PersistentVolumeClaim", "flexcord-blobs")
+	if got := str(dig(pvc, "spec", "storageClassName")) + " " + fmt.Sprint(dig(pvc, "spec", "accessModes")); got != "nfs-client [ReadWriteMany]" {
+		t.Errorf("claim class and access modes = %s, want nfs-client [ReadWriteMany]", got)
+	}
+	if got := str(dig(blobVolume(t, ms.find(t, "Deployment", "flexcord-worker")), "persistentVolumeClaim", "claimName")); got != "flexcord-blobs" {
+		t.Errorf("worker mounts claim %q at %s, want flexcord-blobs", got, blobsPath)
+	}
+	checkBlobsWorkerOnly(t, ms)
 	checkNoSecretValues(t, ms)
 }
 
@@ -675,6 +810,180 @@ func TestChartWorkerVersioning(t *testing.T) {
 	}
 }
 
+// noBlobWarning is the start of NOTES.txt's warning that blobs live in an emptyDir per pod.
+const noBlobWarning = "WARNING: transcripts and attachments are not persisted"
+
+func TestChartBlobsDefault(t *testing.T) {
+	ms := render(t, "--set", "temporal.address="+selfHostedAddress)
+	worker := ms.find(t, "Deployment", "flexcord-worker")
+	v := blobVolume(t, worker)
+	if v == nil {
+		t.Fatalf("the worker mounts nothing at %s, where the read-only root filesystem refuses its transcripts", blobsPath)
+	}
+	if _, ok := v["emptyDir"].(map[string]any); !ok {
+		t.Errorf("worker blob volume = %v, want an emptyDir without persistence or S3", v)
+	}
+	if names := blobEnv(container(t, worker)); len(names) > 0 {
+		t.Errorf("worker has blob store variables %v without blobs.s3; it should use the image's default directory", names)
+	}
+	if got := ms.ofKind("PersistentVolumeClaim"); len(got) > 0 {
+		t.Errorf("default values rendered PersistentVolumeClaim %s", got[0].name())
+	}
+	checkBlobsWorkerOnly(t, ms)
+
+	notes := renderNotes(t, "--set", "temporal.address="+selfHostedAddress)
+	for _, want := range []string{noBlobWarning, "emptyDir", blobsPath, "only as long as that pod", "not shared between worker replicas", "blobs.s3.bucket", "blobs.persistence.enabled=true"} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("NOTES.txt without blobs.s3 or blobs.persistence should say %q; it says:\n%s", want, notes)
+		}
+	}
+}
+
+func TestChartBlobsPersistence(t *testing.T) {
+	addr := "temporal.address=" + selfHostedAddress
+
+	t.Run("chart-created claim", func(t *testing.T) {
+		t.Parallel()
+		args := []string{"--set", addr, "--set", "blobs.persistence.enabled=true",
+			"--set", "blobs.persistence.size=50Gi", "--set", "blobs.persistence.storageClass=nfs-client",
+			"--set", "blobs.persistence.annotations.helm\\.sh/resource-policy=keep"}
+		ms := render(t, args...)
+		pvc := ms.find(t, "PersistentVolumeClaim", "flexcord-blobs")
+		if got := fmt.Sprint(dig(pvc, "spec", "accessModes")); got != "[ReadWriteMany]" {
+			t.Errorf("claim accessModes = %s, want [ReadWriteMany] by default: several workers mount it", got)
+		}
+		if got := str(dig(pvc, "spec", "resources", "requests", "storage")); got != "50Gi" {
+			t.Errorf("claim size = %q, want 50Gi", got)
+		}
+		if got := str(dig(pvc, "spec", "storageClassName")); got != "nfs-client" {
+			t.Errorf("claim storageClassName = %q, want nfs-client", got)
+		}
+		if got := str(dig(pvc, "metadata", "annotations", "helm.sh/resource-policy")); got != "keep" {
+			t.Errorf("claim annotations not applied: %v", dig(pvc, "metadata", "annotations"))
+		}
+		if got := str(dig(blobVolume(t, ms.find(t, "Deployment", "flexcord-worker")), "persistentVolumeClaim", "claimName")); got != "flexcord-blobs" {
+			t.Errorf("worker mounts claim %q at %s, want flexcord-blobs", got, blobsPath)
+		}
+		checkBlobsWorkerOnly(t, ms)
+
+		notes := renderNotes(t, args...)
+		if strings.Contains(notes, noBlobWarning) {
+			t.Errorf("NOTES.txt warns of an emptyDir although the workers share a claim:\n%s", notes)
+		}
+		if !strings.Contains(notes, "volume claim flexcord-blobs") {
+			t.Errorf("NOTES.txt does not name the claim:\n%s", notes)
+		}
+	})
+
+	t.Run("existing claim", func(t *testing.T) {
+		t.Parallel()
+		ms := render(t, "--set", addr, "--set", "blobs.persistence.enabled=true", "--set", "blobs.persistence.existingClaim=flexcord-transcripts")
+		if got := ms.ofKind("PersistentVolumeClaim"); len(got) > 0 {
+			t.Errorf("existingClaim set, but the chart rendered PersistentVolumeClaim %s", got[0].name())
+		}
+		if got := str(dig(blobVolume(t, ms.find(t, "Deployment", "flexcord-worker")), "persistentVolumeClaim", "claimName")); got != "flexcord-transcripts" {
+			t.Errorf("worker mounts claim %q at %s, want the existing flexcord-transcripts", got, blobsPath)
+		}
+		checkBlobsWorkerOnly(t, ms)
+
+		// existingClaim alone turns persistence on, rather than leaving the workers on an emptyDir.
+		ms = render(t, "--set", addr, "--set", "blobs.persistence.existingClaim=flexcord-transcripts")
+		if got := str(dig(blobVolume(t, ms.find(t, "Deployment", "flexcord-worker")), "persistentVolumeClaim", "claimName")); got != "flexcord-transcripts" {
+			t.Errorf("with only existingClaim, worker mounts claim %q, want flexcord-transcripts", got)
+		}
+	})
+
+	t.Run("no dynamic provisioning", func(t *testing.T) {
+		t.Parallel()
+		ms := render(t, "--set", addr, "--set", "blobs.persistence.enabled=true", "--set", "blobs.persistence.storageClass=-")
+		pvc := ms.find(t, "PersistentVolumeClaim", "flexcord-blobs")
+		if class, ok := dig(pvc, "spec").(map[string]any)["storageClassName"]; !ok || class != "" {
+			t.Errorf(`storageClass "-" gave storageClassName %v (set: %v), want ""`, class, ok)
+		}
+		ms = render(t, "--set", addr, "--set", "blobs.persistence.enabled=true")
+		if _, ok := dig(ms.find(t, "PersistentVolumeClaim", "flexcord-blobs"), "spec").(map[string]any)["storageClassName"]; ok {
+			t.Error("empty storageClass rendered a storageClassName; it should leave the cluster's default")
+		}
+	})
+
+	t.Run("ReadWriteOnce with several workers", func(t *testing.T) {
+		t.Parallel()
+		notes := renderNotes(t, "--set", addr, "--set", "blobs.persistence.enabled=true", "--set", "blobs.persistence.accessModes={ReadWriteOnce}")
+		if !strings.Contains(notes, "has no ReadWriteMany") {
+			t.Errorf("NOTES.txt does not warn that two workers cannot share a ReadWriteOnce claim:\n%s", notes)
+		}
+	})
+}
+
+func TestChartBlobsS3(t *testing.T) {
+	args := []string{"--set", "temporal.address=" + selfHostedAddress,
+		"--set", "blobs.s3.bucket=flexcord-transcripts",
+		"--set", "blobs.s3.endpoint=http://minio.storage:9000",
+		"--set", "blobs.s3.region=eu-west-1",
+		"--set", "blobs.s3.prefix=support/",
+		"--set", "blobs.s3.insecure=true",
+		"--set", "blobs.s3.existingSecret=flexcord-s3",
+		"--set", "blobs.s3.accessKeyKey=access",
+		"--set", "blobs.s3.secretKeyKey=secret",
+	}
+	ms := render(t, args...)
+	worker := ms.find(t, "Deployment", "flexcord-worker")
+	c := container(t, worker)
+	for name, want := range map[string]string{
+		"FLEXCORD_S3_BUCKET":   "flexcord-transcripts",
+		"FLEXCORD_S3_ENDPOINT": "http://minio.storage:9000",
+		"FLEXCORD_S3_REGION":   "eu-west-1",
+		"FLEXCORD_S3_PREFIX":   "support/",
+		"FLEXCORD_S3_INSECURE": "true",
+	} {
+		if got := str(dig(envVar(c, name), "value")); got != want {
+			t.Errorf("worker %s = %q, want %q", name, got, want)
+		}
+	}
+	for name, key := range map[string]string{"FLEXCORD_S3_ACCESS_KEY": "access", "FLEXCORD_S3_SECRET_KEY": "secret"} {
+		e := envVar(c, name)
+		if e == nil {
+			t.Errorf("worker has no %s", name)
+			continue
+		}
+		if _, literal := e["value"]; literal {
+			t.Errorf("worker %s has a literal value", name)
+		}
+		if got := str(dig(e, "valueFrom", "secretKeyRef", "name")) + "/" + str(dig(e, "valueFrom", "secretKeyRef", "key")); got != "flexcord-s3/"+key {
+			t.Errorf("worker %s from %q, want secret flexcord-s3 key %s", name, got, key)
+		}
+	}
+	if envVar(c, "FLEXCORD_BLOB_DIR") != nil {
+		t.Error("worker sets FLEXCORD_BLOB_DIR as well as FLEXCORD_S3_BUCKET, which the store refuses")
+	}
+	if v := blobVolume(t, worker); v != nil {
+		t.Errorf("worker mounts %v at %s although blobs go to S3", v, blobsPath)
+	}
+	if got := ms.ofKind("PersistentVolumeClaim"); len(got) > 0 {
+		t.Errorf("blobs in S3, but the chart rendered PersistentVolumeClaim %s", got[0].name())
+	}
+	checkBlobsWorkerOnly(t, ms)
+	checkNoSecretValues(t, ms)
+
+	notes := renderNotes(t, args...)
+	if strings.Contains(notes, noBlobWarning) {
+		t.Errorf("NOTES.txt warns of an emptyDir although blobs go to S3:\n%s", notes)
+	}
+	if !strings.Contains(notes, "S3 bucket flexcord-transcripts") {
+		t.Errorf("NOTES.txt does not name the bucket:\n%s", notes)
+	}
+
+	// Only what is set is passed on: the store's own defaults apply to the rest.
+	c = container(t, render(t, "--set", "temporal.address="+selfHostedAddress,
+		"--set", "blobs.s3.bucket=b", "--set", "blobs.s3.existingSecret=s").find(t, "Deployment", "flexcord-worker"))
+	if got := blobEnv(c); !slices.Equal(got, []string{"FLEXCORD_S3_BUCKET", "FLEXCORD_S3_ACCESS_KEY", "FLEXCORD_S3_SECRET_KEY"}) {
+		t.Errorf("worker blob store variables = %v, want the bucket and the two keys only", got)
+	}
+	if got := str(dig(envVar(c, "FLEXCORD_S3_SECRET_KEY"), "valueFrom", "secretKeyRef", "key")); got != "FLEXCORD_S3_SECRET_KEY" {
+		t.Errorf("default secret key name = %q, want FLEXCORD_S3_SECRET_KEY", got)
+	}
+}
+
 func TestChartRefusesMistakes(t *testing.T) {
 	addr := "temporal.address=" + selfHostedAddress
 	cases := []struct {
@@ -698,6 +1007,31 @@ func TestChartRefusesMistakes(t *testing.T) {
 			"shardCount"},
 		{"versioning half set", []string{"--set", addr, "--set", "worker.versioning.buildId=v2"},
 			"set deploymentName and buildId, or neither"},
+		{"S3 secret key in config", []string{"--set", addr, "--set", "config.FLEXCORD_S3_SECRET_KEY=abc"},
+			"config.FLEXCORD_S3_SECRET_KEY is a secret and must not be in values: put it in the Secret named by blobs.s3.existingSecret"},
+		{"S3 access key value in worker.extraEnv", []string{"--set", addr, "--set", "worker.extraEnv[0].name=FLEXCORD_S3_ACCESS_KEY", "--set", "worker.extraEnv[0].value=abc"},
+			"FLEXCORD_S3_ACCESS_KEY is a secret"},
+		{"bucket in config", []string{"--set", addr, "--set", "config.FLEXCORD_S3_BUCKET=b"},
+			"use blobs.s3.bucket"},
+		{"blob directory in config", []string{"--set", addr, "--set", "config.FLEXCORD_BLOB_DIR=/data"},
+			"use blobs.persistence"},
+		{"bucket without credentials", []string{"--set", addr, "--set", "blobs.s3.bucket=b"},
+			"blobs.s3.bucket needs blobs.s3.existingSecret"},
+		{"S3 settings without a bucket", []string{"--set", addr, "--set", "blobs.s3.endpoint=http://minio:9000"},
+			"blobs.s3.endpoint is set but blobs.s3.bucket is not"},
+		{"S3 and a volume", []string{"--set", addr, "--set", "blobs.s3.bucket=b", "--set", "blobs.s3.existingSecret=s", "--set", "blobs.persistence.enabled=true"},
+			"set s3.bucket or persistence"},
+		// values.schema.json
+		{"insecure not a boolean", []string{"--set", addr, "--set-string", "blobs.s3.insecure=true"},
+			"/blobs/s3/insecure"},
+		{"size not a string", []string{"--set", addr, "--set", "blobs.persistence.size=10"},
+			"/blobs/persistence/size"},
+		{"persistence not an object", []string{"--set", addr, "--set", "blobs.persistence=true"},
+			"/blobs/persistence"},
+		{"read-only access mode", []string{"--set", addr, "--set", "blobs.persistence.accessModes={ReadOnlyMany}"},
+			"/blobs/persistence/accessModes/0"},
+		{"unknown blobs key", []string{"--set", addr, "--set", "blobs.dir=/data"},
+			"additional properties 'dir' not allowed"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -788,6 +1122,23 @@ func TestComposeServices(t *testing.T) {
 	if len(list(dig(services, "worker-1", "command"))) == 0 || str(dig(services, "worker-1", "image")) != str(dig(services, "worker-2", "image")) {
 		t.Error("worker-1 and worker-2 should run the same image")
 	}
+	// Both workers share one blob store: the same named volume at the image's default directory.
+	var blobVolumes []string
+	for _, name := range []string{"worker-1", "worker-2"} {
+		var found string
+		for _, v := range list(dig(services, name, "volumes")) {
+			if source, target := composeMount(v); target == blobsPath {
+				found = source
+			}
+		}
+		if found == "" || strings.HasPrefix(found, ".") || strings.HasPrefix(found, "/") {
+			t.Errorf("%s does not mount a named volume at %s (volumes %v)", name, blobsPath, dig(services, name, "volumes"))
+		}
+		blobVolumes = append(blobVolumes, found)
+	}
+	if blobVolumes[0] != blobVolumes[1] {
+		t.Errorf("worker-1 and worker-2 mount different blob volumes %v; they must share one", blobVolumes)
+	}
 
 	// Temporal: the plain server image, after the schema job succeeded, on PostgreSQL.
 	temporal := services["temporal"]
@@ -870,10 +1221,16 @@ func TestComposeReferences(t *testing.T) {
 			}
 		}
 		for _, v := range list(dig(s, "volumes")) {
-			source, _, _ := strings.Cut(str(v), ":")
-			if strings.HasPrefix(source, ".") {
+			source, _ := composeMount(v)
+			switch {
+			case source == "":
+			case strings.HasPrefix(source, "."):
 				if _, err := os.Stat(source); err != nil {
 					t.Errorf("%s mounts %s: %v", name, source, err)
+				}
+			case !strings.HasPrefix(source, "/"):
+				if _, declared := dig(doc, "volumes").(map[string]any)[source]; !declared {
+					t.Errorf("%s mounts named volume %s, which the top-level volumes do not declare", name, source)
 				}
 			}
 		}
@@ -900,6 +1257,19 @@ func TestComposeReferences(t *testing.T) {
 	if got := str(dig(dyn, "history.transferProcessorMaxPollRPS", 0, "value")); got != "1000" {
 		t.Errorf("dynamic config does not carry the tuned poll rate: %q", got)
 	}
+}
+
+// composeMount returns the source and target of a service's volume, in the short syntax
+// (source:target[:mode]) or the long one (a map with source and target).
+func composeMount(v any) (source, target string) {
+	if m, ok := v.(map[string]any); ok {
+		return str(m["source"]), str(m["target"])
+	}
+	parts := strings.Split(str(v), ":")
+	if len(parts) == 1 {
+		return "", parts[0] // an anonymous volume
+	}
+	return parts[0], parts[1]
 }
 
 func publishes(ports any, containerPort string) bool {

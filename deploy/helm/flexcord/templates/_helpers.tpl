@@ -61,6 +61,31 @@ app.kubernetes.io/component: {{ . }}
 {{- if or $tls.enabled $tls.clientCert.existingSecret $tls.serverCA.existingSecret $tls.serverCA.existingConfigMap }}true{{ end }}
 {{- end }}
 
+{{/*
+The workers' blob store (values blobs): an S3 bucket, a PersistentVolumeClaim, or else an
+emptyDir per pod, mounted where the image's default store directory is (./data/blobs from the
+working directory /home/nonroot, see deploy/Dockerfile).
+*/}}
+{{- define "flexcord.blobs.mountPath" -}}
+/home/nonroot/data/blobs
+{{- end }}
+
+{{/* Whether the blobs go to an S3 bucket. */}}
+{{- define "flexcord.blobs.s3" -}}
+{{- if .Values.blobs.s3.bucket }}true{{ end }}
+{{- end }}
+
+{{/* Whether the blobs go to a PersistentVolumeClaim: asked for, or implied by existingClaim. */}}
+{{- define "flexcord.blobs.persistent" -}}
+{{- $p := .Values.blobs.persistence }}
+{{- if or $p.enabled $p.existingClaim }}true{{ end }}
+{{- end }}
+
+{{/* The claim of the blob volume: existingClaim, else the one the chart creates. */}}
+{{- define "flexcord.blobs.claimName" -}}
+{{- default (printf "%s-blobs" (include "flexcord.fullname" .)) .Values.blobs.persistence.existingClaim }}
+{{- end }}
+
 {{/* FLEXCORD_PUBLIC_URL: publicURL, else https://<first host of the Kubernetes Ingress>. */}}
 {{- define "flexcord.publicURL" -}}
 {{- if .Values.publicURL }}
@@ -77,7 +102,7 @@ every install renders.
 {{- define "flexcord.validate" -}}
 {{- $v := .Values }}
 {{- $_ := required "temporal.address is required: the Temporal frontend host:port, e.g. temporal-frontend.temporal.svc.cluster.local:7233 (Temporal's Helm chart) or the endpoint of a Temporal Cloud namespace" $v.temporal.address }}
-{{- $secrets := list "DISCORD_TOKEN" "TWILIO_AUTH_TOKEN" "TWILIO_API_SECRET" "TEMPORAL_API_KEY" "TEMPORAL_TLS_CLIENT_KEY_DATA" }}
+{{- $secrets := list "DISCORD_TOKEN" "TWILIO_AUTH_TOKEN" "TWILIO_API_SECRET" "TEMPORAL_API_KEY" "TEMPORAL_TLS_CLIENT_KEY_DATA" "FLEXCORD_S3_ACCESS_KEY" "FLEXCORD_S3_SECRET_KEY" }}
 {{- $derived := dict
       "TEMPORAL_ADDRESS" "temporal.address"
       "TEMPORAL_NAMESPACE" "temporal.namespace"
@@ -90,10 +115,16 @@ every install renders.
       "FLEXCORD_PUBLIC_URL" "publicURL"
       "FLEXCORD_HTTP_ADDR" "worker.port, ingress.port and gateway.port"
       "DISCORD_SHARD_ID" "gateway.shardCount"
-      "DISCORD_SHARD_COUNT" "gateway.shardCount" }}
+      "DISCORD_SHARD_COUNT" "gateway.shardCount"
+      "FLEXCORD_BLOB_DIR" "blobs.persistence"
+      "FLEXCORD_S3_BUCKET" "blobs.s3.bucket"
+      "FLEXCORD_S3_ENDPOINT" "blobs.s3.endpoint"
+      "FLEXCORD_S3_REGION" "blobs.s3.region"
+      "FLEXCORD_S3_PREFIX" "blobs.s3.prefix"
+      "FLEXCORD_S3_INSECURE" "blobs.s3.insecure" }}
 {{- range $name, $_ := $v.config }}
 {{- if or (has $name $secrets) (hasPrefix "FLEXCORD_FEED_SECRET_" $name) }}
-{{- fail (printf "config.%s is a secret and must not be in values: put it in the Secret named by existingSecret" $name) }}
+{{- fail (printf "config.%s is a secret and must not be in values: put it in the Secret named by %s" $name (ternary "blobs.s3.existingSecret" "existingSecret" (hasPrefix "FLEXCORD_S3_" $name))) }}
 {{- end }}
 {{- if hasKey $derived $name }}
 {{- fail (printf "config.%s is set by the chart: use %s instead" $name (get $derived $name)) }}
@@ -122,6 +153,21 @@ every install renders.
 {{- if and $ver (ne (empty $ver.deploymentName) (empty $ver.buildId)) }}
 {{- fail "worker.versioning: set deploymentName and buildId, or neither" }}
 {{- end }}
+{{- $s3 := $v.blobs.s3 }}
+{{- if $s3.bucket }}
+{{- if not $s3.existingSecret }}
+{{- fail "blobs.s3.bucket needs blobs.s3.existingSecret: the Secret with the bucket's access key and secret key" }}
+{{- end }}
+{{- if include "flexcord.blobs.persistent" . }}
+{{- fail "blobs: set s3.bucket or persistence (enabled or existingClaim), not both" }}
+{{- end }}
+{{- else }}
+{{- range $key := list "endpoint" "region" "prefix" "insecure" "existingSecret" }}
+{{- if get $s3 $key }}
+{{- fail (printf "blobs.s3.%s is set but blobs.s3.bucket is not: set the bucket to keep blobs in S3, or leave blobs.s3 empty" $key) }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -132,6 +178,8 @@ The pod template of a role. Called with a dict:
   args       the command line after the binary, e.g. (list "ingress")
   port       the HTTP port the role listens on, or 0 for none
   env        role-specific EnvVars (a list of dicts), placed before extraEnv
+  volumes    role-specific Volumes (a list of dicts), placed before extraVolumes
+  mounts     role-specific VolumeMounts (a list of dicts), placed before extraVolumeMounts
 */}}
 {{- define "flexcord.podTemplate" -}}
 {{- $root := .root }}
@@ -226,6 +274,9 @@ spec:
           mountPath: {{ printf "%s/ca" $tls.mountPath }}
           readOnly: true
         {{- end }}
+        {{- with .mounts }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
         {{- with $v.extraVolumeMounts }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
@@ -259,6 +310,9 @@ spec:
         items:
           - key: {{ $tls.serverCA.key }}
             path: ca.crt
+    {{- end }}
+    {{- with .volumes }}
+    {{- toYaml . | nindent 4 }}
     {{- end }}
     {{- with $v.extraVolumes }}
     {{- toYaml . | nindent 4 }}
