@@ -65,7 +65,8 @@ func (r *Records) SendTranscript(ctx context.Context, in SendTranscriptInput) (S
 		return SendTranscriptResult{}, notConfigured("the blob store")
 	}
 	if r.Discord == nil || r.Discord.s == nil {
-		return SendTranscriptResult{}, notConfigured("Discord")
+		// Retryable: a worker that has Discord may take the next attempt.
+		return SendTranscriptResult{}, temporal.NewApplicationError("Discord is not configured on this worker", ErrNotConfigured)
 	}
 	op := "send the transcript of case " + in.CaseID + " to member " + in.UserID
 	entries, err := transcript.Read(ctx, r.Store, in.UserID, in.CaseID)

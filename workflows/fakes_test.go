@@ -143,6 +143,7 @@ func (f *fakeProviders) register(r worker.ActivityRegistry) {
 	r.RegisterActivityWithOptions(f.CheckFlexInteraction, activity.RegisterOptions{Name: "CheckFlexInteraction"})
 	r.RegisterActivityWithOptions(f.FetchAgentMessages, activity.RegisterOptions{Name: "FetchAgentMessages"})
 	r.RegisterActivityWithOptions(f.records.SaveTranscript, activity.RegisterOptions{Name: "SaveTranscript"})
+	r.RegisterActivityWithOptions(f.records.SendTranscript, activity.RegisterOptions{Name: "SendTranscript"})
 }
 
 func (f *fakeProviders) enter(dest string) func() {
@@ -367,6 +368,7 @@ type fakeRecords struct {
 	users  map[string]string                   // transcript id → member
 	writes int
 	fail   func() bool
+	sent   []activities.SendTranscriptInput
 }
 
 func (r *fakeRecords) SaveTranscript(ctx context.Context, in activities.SaveTranscriptInput) error {
@@ -400,4 +402,16 @@ func (r *fakeRecords) transcript(id string) []transcript.Entry {
 	}
 	slices.SortFunc(out, func(a, b transcript.Entry) int { return a.Seq - b.Seq })
 	return out
+}
+
+// SendTranscript sends the member their transcript, if one was written for them.
+func (r *fakeRecords) SendTranscript(ctx context.Context, in activities.SendTranscriptInput) (activities.SendTranscriptResult, error) {
+	lines := r.transcript(in.CaseID)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(lines) == 0 || r.users[in.CaseID] != in.UserID {
+		return activities.SendTranscriptResult{}, temporal.NewNonRetryableApplicationError("no transcript", activities.ErrTranscriptNotFound, nil)
+	}
+	r.sent = append(r.sent, in)
+	return activities.SendTranscriptResult{ChannelID: "dm-" + in.UserID, MessageID: "1", Lines: len(lines)}, nil
 }

@@ -1,11 +1,14 @@
 package workflows
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"go.temporal.io/sdk/testsuite"
 
 	"github.com/flexcord/flexcord/activities"
 	"github.com/flexcord/flexcord/internal/transcript"
@@ -121,5 +124,52 @@ func TestRecordSurvivesAFailingBlobStore(t *testing.T) {
 				t.Fatalf("transcript after the store came back = %+v", lines)
 			}
 		})
+	}
+}
+
+// Send me the transcript: the member gets their file; a case with no transcript (none kept, or
+// erased) gets them a DM that says so, and nobody else's transcript is ever sent.
+func TestSendTranscriptWorkflow(t *testing.T) {
+	run := func(t *testing.T, f *fakeProviders, in SendTranscriptInput) (activities.SendTranscriptResult, error) {
+		var s testsuite.WorkflowTestSuite
+		s.SetLogger(quietLogger())
+		env := s.NewTestWorkflowEnvironment()
+		env.RegisterWorkflow(SendTranscript)
+		f.register(env)
+		env.ExecuteWorkflow(SendTranscript, in)
+		var res activities.SendTranscriptResult
+		err := env.GetWorkflowError()
+		if err == nil {
+			err = env.GetWorkflowResult(&res)
+		}
+		return res, err
+	}
+	f := newFakeProviders()
+	_ = f.records.SaveTranscript(context.Background(), activities.SaveTranscriptInput{Chunk: transcript.Chunk{
+		DiscordUserID: testUser, TranscriptID: "C-7K3QX2", Entries: []transcript.Entry{{Seq: 1, Kind: transcript.KindMember, Text: "hi"}}}})
+
+	res, err := run(t, f, SendTranscriptInput{UserID: testUser, CaseID: "C-7K3QX2", Locale: "en-US", EventID: "1300000000000000001"})
+	if err != nil || res.Lines != 1 || len(f.records.sent) != 1 || f.records.sent[0].Content != "Here is the transcript of case C-7K3QX2." {
+		t.Fatalf("result %+v, %v; sent %+v", res, err, f.records.sent)
+	}
+	if len(f.dms) != 0 {
+		t.Errorf("DMs besides the file: %q", f.dmTexts())
+	}
+
+	// Another member asking for this case, or a case never written: a DM says so.
+	for _, in := range []SendTranscriptInput{
+		{UserID: "1002", CaseID: "C-7K3QX2", Locale: "en-US", EventID: "1300000000000000002"},
+		{UserID: testUser, CaseID: "C-22222Z", Locale: "pt-BR", EventID: "1300000000000000003"},
+	} {
+		if _, err := run(t, f, in); err == nil {
+			t.Errorf("%+v: no error", in)
+		}
+	}
+	if got := f.dmTexts(); len(got) != 2 || !strings.Contains(got[0], "I couldn't find a transcript of case C-7K3QX2") ||
+		!strings.Contains(got[1], "Não encontrei uma transcrição do caso C-22222Z") || f.dms[0].UserID != "1002" {
+		t.Errorf("DMs = %q", got)
+	}
+	if len(f.records.sent) != 1 {
+		t.Errorf("%d files sent; only the member's own transcript may be", len(f.records.sent))
 	}
 }

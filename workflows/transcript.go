@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -45,8 +46,19 @@ func SendTranscript(ctx workflow.Context, in SendTranscriptInput) (activities.Se
 	})
 	var res activities.SendTranscriptResult
 	err := workflow.ExecuteActivity(actx, recordActs.SendTranscript, activities.SendTranscriptInput{
-		UserID: in.UserID, CaseID: in.CaseID, Nonce: truncate("tr"+in.EventID, 25),
+		UserID: in.UserID, CaseID: in.CaseID, Nonce: "tr" + in.EventID,
 		Content: i18n.T(in.Locale, "transcript.file", "case", in.CaseID),
 	}).Get(ctx, &res)
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && appErr.Type() == activities.ErrTranscriptNotFound {
+		// Nothing was kept (or it was erased): the member hears so rather than nothing.
+		dctx := workflow.WithActivityOptions(ctx, DeliveryPolicy{}.activityOptions("Tell the member there is no transcript"))
+		if derr := workflow.ExecuteActivity(discordCtx(dctx), discordActs.SendDirectMessage, activities.SendDirectMessageInput{
+			UserID: in.UserID, Nonce: "tn" + in.EventID,
+			Message: activities.Message{Content: i18n.T(in.Locale, "transcript.none", "case", in.CaseID)},
+		}).Get(ctx, nil); derr != nil {
+			return res, derr
+		}
+	}
 	return res, err
 }
