@@ -23,6 +23,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/flexcord/flexcord/internal/config"
+	"github.com/flexcord/flexcord/internal/payloadcodec"
 	"github.com/flexcord/flexcord/internal/temporalclient"
 	"github.com/flexcord/flexcord/workflows"
 )
@@ -172,7 +173,7 @@ func casesCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return fmt.Errorf("case %s: %w", pos[0], err)
 		}
 		if err := val.Get(&v); err != nil {
-			return err
+			return fmt.Errorf("case %s: cannot read its status: %w", pos[0], payloadcodec.Explain(err))
 		}
 		printCase(stdout, v)
 		return nil
@@ -551,7 +552,7 @@ func queryConversation(ctx context.Context, tc client.Client, id string) (workfl
 		return st, conversationError(ctx, tc, id, err, conversationQueryTimeout)
 	}
 	if err := v.Get(&st); err != nil {
-		return st, fmt.Errorf("%s: cannot read its status: %w", id, err)
+		return st, fmt.Errorf("%s: cannot read its status: %w", id, payloadcodec.Explain(err))
 	}
 	return st, nil
 }

@@ -121,3 +121,12 @@ func FailureConverter(c *Codec) converter.FailureConverter {
 		DataConverter: DataConverter(c), EncodeCommonAttributes: c != nil,
 	})
 }
+
+// Explain adds what to do to an error of reading a payload encrypted by this codec without its
+// keys (the data converter's "payload encoding is not supported").
+func Explain(err error) error {
+	if err == nil || !strings.Contains(err.Error(), Encoding) {
+		return err
+	}
+	return fmt.Errorf("%w (the history is encrypted: give this command the same %s or %s as the workers)", err, EnvKeys, EnvKeyFile)
+}

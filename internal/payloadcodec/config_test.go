@@ -2,6 +2,7 @@ package payloadcodec
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -102,5 +103,15 @@ func TestFailureMessagesAreEncrypted(t *testing.T) {
 	}
 	if f := FailureConverter(nil).ErrorToFailure(errors.New(msg)); f.GetMessage() != msg {
 		t.Errorf("without keys the message is %q", f.GetMessage())
+	}
+}
+
+func TestExplainNamesTheKeys(t *testing.T) {
+	err := fmt.Errorf("payload item 0: encoding %s: payload encoding is not supported", Encoding)
+	if got := Explain(err).Error(); !strings.Contains(got, EnvKeys) || !strings.Contains(got, EnvKeyFile) {
+		t.Errorf("Explain = %q: want it to name the key variables", got)
+	}
+	if other := errors.New("deadline exceeded"); Explain(other) != other {
+		t.Errorf("Explain changed an unrelated error")
 	}
 }
