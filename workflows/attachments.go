@@ -152,8 +152,7 @@ func (c *conversation) onMemberFiles(ctx workflow.Context, sig UserMessageSignal
 		return
 	}
 	if c.s.Stage == StageResolved || c.s.Stage == StageClosed {
-		c.restart(ctx)
-		pass, refused, rec = c.files(sig.Files)
+		c.restart(ctx) // the copies' keys come from the conversation, which a restart keeps
 	}
 	c.s.LastActivity = workflow.Now(ctx)
 	c.transcriptFiles(ctx, "member", c.s.Member.Name(), text, rec)
