@@ -85,6 +85,7 @@ func RunDiscordGateway(ctx context.Context, s *Server, cfg DiscordConfig) error 
 	g := newGateway(h, sess, cfg.ShardCount <= 1 || cfg.ShardID == 0)
 	lanesCtx, stopLanes := context.WithCancel(ctx)
 	g.startLanes(lanesCtx)
+	g.wg.Go(func() { g.runChanges(lanesCtx) })
 	if g.backfills {
 		g.wg.Go(func() { g.runBackfills(lanesCtx) })
 	}
@@ -166,6 +167,9 @@ type gateway struct {
 	backfills bool
 	kick      chan struct{}
 	holds     holds
+	// changes are members' edits and deletions of DMs, passed on one at a time in the order
+	// the gateway dispatched them.
+	changes chan change
 
 	// Seams for tests: deliver signals a DM (deliverDM), now and after are the clock, and
 	// observe, when set, is told how many DMs a lane keeps back each time it goes idle.
@@ -176,7 +180,8 @@ type gateway struct {
 }
 
 func newGateway(h *discordHandler, sess *discordgo.Session, backfills bool) *gateway {
-	g := &gateway{h: h, sess: sess, backfills: backfills, kick: make(chan struct{}, 1), now: time.Now}
+	g := &gateway{h: h, sess: sess, backfills: backfills, kick: make(chan struct{}, 1), now: time.Now,
+		changes: make(chan change, gatewayLaneBuffer)}
 	g.holds.log = h.log
 	g.deliver = g.deliverDM
 	g.after = func(d time.Duration) (<-chan time.Time, func() bool) {
@@ -1245,8 +1250,13 @@ func restErrorSummary(err error) string {
 // transcript, not a message anyone waits for.
 const changeAttempts = 5
 
-// onChange passes a member's edit or deletion of a DM to their conversation, if one runs. A
-// deletion does not say who wrote the message: the DM channel's recipient did.
+// change is an edit or a deletion of a DM on its way to the member's conversation.
+type change struct {
+	sig       workflows.UserMessageChangedSignal
+	channelID string
+}
+
+// onChange queues a member's edit or deletion of a DM for their conversation (runChanges).
 func (g *gateway) onChange(ctx context.Context, m *discordgo.Message, deleted bool) {
 	if m == nil || m.GuildID != "" || m.ID == "" {
 		return
@@ -1259,31 +1269,50 @@ func (g *gateway) onChange(ctx context.Context, m *discordgo.Message, deleted bo
 		sig.Member = workflows.Member{UserID: m.Author.ID, Username: m.Author.Username, DisplayName: m.Author.GlobalName}
 		sig.Text, sig.EventID = m.Content, "edit:"+m.ID+":"+m.EditedTimestamp.UTC().Format(time.RFC3339Nano)
 	}
-	g.wg.Go(func() {
-		if deleted {
-			ch, err := g.sess.Channel(m.ChannelID, discordgo.WithContext(ctx))
-			if err != nil || ch.Type != discordgo.ChannelTypeDM || len(ch.Recipients) == 0 {
-				g.h.log.Warn("a deleted DM's channel could not be read; the deletion is not recorded", "message_id", m.ID, "channel_id", m.ChannelID, "error", err)
-				return
-			}
-			sig.Member = workflows.Member{UserID: ch.Recipients[0].ID}
+	select {
+	case g.changes <- change{sig: sig, channelID: m.ChannelID}:
+	case <-ctx.Done():
+	}
+}
+
+// runChanges passes edits and deletions on, in order, to the members' conversations, if they
+// run. A deletion does not say who wrote the message: the DM channel's recipient did.
+func (g *gateway) runChanges(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case c := <-g.changes:
+			g.passChange(ctx, c)
 		}
-		backoff := time.Second
-		for attempt := 1; ; attempt++ {
-			err := g.h.s.SignalConversation(ctx, sig.Member.UserID, workflows.SignalUserMessageChanged, sig)
-			if _, gone := errors.AsType[*serviceerror.NotFound](err); err == nil || gone {
-				return // recorded, or no conversation runs: nothing to record it in
-			}
-			if attempt == changeAttempts || ctx.Err() != nil {
-				g.h.log.Warn("a member's edit or deletion was not recorded", "message_id", m.ID, "member", sig.Member.UserID, "error", err)
-				return
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(backoff):
-			}
-			backoff *= 2
+	}
+}
+
+func (g *gateway) passChange(ctx context.Context, c change) {
+	sig := c.sig
+	if sig.Deleted {
+		ch, err := g.sess.Channel(c.channelID, discordgo.WithContext(ctx))
+		if err != nil || ch.Type != discordgo.ChannelTypeDM || len(ch.Recipients) == 0 {
+			g.h.log.Warn("a deleted DM's channel could not be read; the deletion is not recorded", "message_id", sig.MessageID, "channel_id", c.channelID, "error", err)
+			return
 		}
-	})
+		sig.Member = workflows.Member{UserID: ch.Recipients[0].ID}
+	}
+	backoff := time.Second
+	for attempt := 1; ; attempt++ {
+		err := g.h.s.SignalConversation(ctx, sig.Member.UserID, workflows.SignalUserMessageChanged, sig)
+		if _, gone := errors.AsType[*serviceerror.NotFound](err); err == nil || gone {
+			return // recorded, or no conversation runs: nothing to record it in
+		}
+		if attempt == changeAttempts || ctx.Err() != nil {
+			g.h.log.Warn("a member's edit or deletion was not recorded", "message_id", sig.MessageID, "member", sig.Member.UserID, "error", err)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff *= 2
+	}
 }
