@@ -148,15 +148,7 @@ func notFound(err error) bool {
 
 // List returns the keys under prefix, sorted.
 func (d *Dir) List(ctx context.Context, prefix string) ([]string, error) {
-	infos, err := d.ListInfo(ctx, prefix)
-	if err != nil {
-		return nil, err
-	}
-	keys := make([]string, len(infos))
-	for i, o := range infos {
-		keys[i] = o.Key
-	}
-	return keys, nil
+	return keysOf(d.ListInfo(ctx, prefix))
 }
 
 // ListInfo returns the keys under prefix with their sizes, sorted.

@@ -127,3 +127,15 @@ func orDefaultType(contentType string) string {
 	}
 	return contentType
 }
+
+// keysOf is the keys of a ListInfo answer, for the stores' List.
+func keysOf(infos []ObjectInfo, err error) ([]string, error) {
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]string, len(infos))
+	for i, o := range infos {
+		keys[i] = o.Key
+	}
+	return keys, nil
+}

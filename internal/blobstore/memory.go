@@ -50,15 +50,7 @@ func (m *Memory) Get(ctx context.Context, key string) ([]byte, string, error) {
 
 // List returns the keys under prefix, sorted.
 func (m *Memory) List(ctx context.Context, prefix string) ([]string, error) {
-	infos, err := m.ListInfo(ctx, prefix)
-	if err != nil {
-		return nil, err
-	}
-	keys := make([]string, len(infos))
-	for i, o := range infos {
-		keys[i] = o.Key
-	}
-	return keys, nil
+	return keysOf(m.ListInfo(ctx, prefix))
 }
 
 // ListInfo returns the keys under prefix with their sizes, sorted.

@@ -147,15 +147,7 @@ func (s *S3) getErr(key string, err error) error {
 
 // List returns the keys under prefix, sorted.
 func (s *S3) List(ctx context.Context, prefix string) ([]string, error) {
-	infos, err := s.ListInfo(ctx, prefix)
-	if err != nil {
-		return nil, err
-	}
-	keys := make([]string, len(infos))
-	for i, o := range infos {
-		keys[i] = o.Key
-	}
-	return keys, nil
+	return keysOf(s.ListInfo(ctx, prefix))
 }
 
 // ListInfo returns the keys under prefix with their sizes, sorted.
